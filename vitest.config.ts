@@ -1,0 +1,23 @@
+import { defineConfig } from "vitest/config";
+
+// Four tiers, one runner. unit: the pure core, no root. kernel: rendered rules
+// applied by the real iptables/nft inside `unshare -n`. binary: the compiled
+// executable run as a hook. e2e: a real libvirtd, real guests, real traffic.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "kernel", include: ["test/kernel/**/*.test.ts"], testTimeout: 60_000, fileParallelism: false } },
+      { test: { name: "binary", include: ["test/binary/**/*.test.ts"], testTimeout: 60_000 } },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
