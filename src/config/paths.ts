@@ -1,0 +1,25 @@
+// Every path the program touches, in one value passed down from main. Tests
+// point VIRT_HOOKS_ROOT at a scratch tree; libvirt clears the environment of
+// hooks, so in production it is always the real filesystem.
+import { join } from "node:path";
+
+export interface Paths {
+  readonly hooksDir: string;
+  readonly rulesDir: string;
+  readonly libvirtRunDir: string;
+  readonly stateDir: string;
+  readonly journalSocket: string;
+  readonly syslogSocket: string;
+}
+
+export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
+  const at = (p: string) => (root ? join(root, p) : p);
+  return {
+    hooksDir: at("/etc/libvirt/hooks"),
+    rulesDir: at("/etc/libvirt/hooks/rules.d"),
+    libvirtRunDir: at("/run/libvirt"),
+    stateDir: at("/run/virt-hooks"),
+    journalSocket: at("/run/systemd/journal/stdout"),
+    syslogSocket: at("/dev/log"),
+  };
+}

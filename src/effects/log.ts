@@ -1,0 +1,77 @@
+// Where log lines go: the journal (its stream socket, so `journalctl -t
+// virt-hooks` finds them, with no child process), else syslog through
+// logger(1), else stderr. Never stdout: in hook mode libvirt reads it.
+import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
+import { connect } from "node:net";
+
+export type Level = "info" | "warning" | "error";
+
+export interface LogSink {
+  /** Where lines go, for `--help`/diagnostics. */
+  readonly kind: "journal" | "syslog" | "stderr";
+  write(level: Level, lines: readonly string[]): Promise<void>;
+}
+
+const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6 };
+export const LOG_TAG = "virt-hooks";
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+const stderrSink: LogSink = {
+  kind: "stderr",
+  async write(level, lines) {
+    const prefix = level === "info" ? "" : `${level}: `;
+    process.stderr.write(lines.map((l) => `${LOG_TAG}: ${prefix}${l}\n`).join(""));
+  },
+};
+
+function journalSink(socketPath: string): LogSink {
+  return {
+    kind: "journal",
+    write: (level, lines) =>
+      new Promise((resolve) => {
+        // systemd's stream protocol: identifier, unit id, priority,
+        // level_prefix, forward to syslog/kmsg/console; then the lines.
+        const header = `${LOG_TAG}\n\n${PRIORITY[level]}\n1\n0\n0\n0\n`;
+        const body = lines.map((l) => `<${PRIORITY[level]}>${l.replace(/\n/g, " ")}\n`).join("");
+        const sock = connect(socketPath);
+        const fallback = () => void stderrSink.write(level, lines).then(resolve);
+        sock.once("error", fallback);
+        sock.once("connect", () => {
+          sock.off("error", fallback);
+          sock.once("error", () => resolve());
+          sock.end(header + body, () => resolve());
+        });
+      }),
+  };
+}
+
+function syslogSink(): LogSink {
+  return {
+    kind: "syslog",
+    write: (level, lines) =>
+      new Promise((resolve) => {
+        // Own stdio, not libvirt's pipes: nothing can hold the hook's output open.
+        const child = spawn("logger", ["-t", LOG_TAG, "-p", `daemon.${level === "warning" ? "warning" : level === "error" ? "err" : "info"}`], {
+          stdio: ["pipe", "ignore", "ignore"],
+          env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", LC_ALL: "C" },
+        });
+        child.once("error", () => void stderrSink.write(level, lines).then(resolve));
+        child.once("close", () => resolve());
+        child.stdin.end(lines.map((l) => l.replace(/\n/g, " ")).join("\n") + "\n");
+      }),
+  };
+}
+
+export function openLogSink(paths: { journalSocket: string; syslogSocket: string }): LogSink {
+  if (isSocket(paths.journalSocket)) return journalSink(paths.journalSocket);
+  if (isSocket(paths.syslogSocket)) return syslogSink();
+  return stderrSink;
+}

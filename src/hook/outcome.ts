@@ -1,0 +1,33 @@
+// Turns a reconcile into what an admin reads: one summary line, problem lines
+// with file:line:col, and whether the event should be refused.
+import { formatEvent, type HookEvent } from "../libvirt/event.js";
+import type { ReconcileResult } from "../apply/reconcile.js";
+import { formatDiagnostic, type Diagnostic } from "../rules/diagnostic.js";
+import type { RuleState } from "../plan/intents.js";
+
+export function countStates(states: readonly RuleState[]) {
+  return {
+    live: states.filter((s) => s.state === "live").length,
+    waiting: states.filter((s) => s.state === "waiting").length,
+    failed: states.filter((s) => s.state === "failed").length,
+  };
+}
+
+export function summaryLine(label: string, result: ReconcileResult | undefined, ms: number, note?: string): string {
+  if (!result) return `${label}: ${note ?? "nothing to do"}; ${ms} ms`;
+  const changes = result.families.map((f) =>
+    f.error ? `ipv${f.family} FAILED` : f.transaction === undefined ? `ipv${f.family} unchanged` : `ipv${f.family} +${f.added} -${f.removed}`,
+  );
+  const c = countStates(result.plan.states);
+  return `${label}: ${changes.join(", ") || "no firewall change"}; rules ${c.live} live, ${c.waiting} waiting, ${c.failed} failed${note ? `; ${note}` : ""}; ${ms} ms`;
+}
+
+export const eventLabel = (e: HookEvent) => formatEvent(e);
+
+/** Every problem as printable lines: rule diagnostics, failed rules, failed transactions. */
+export function problemLines(diagnostics: readonly Diagnostic[], result: ReconcileResult | undefined): string[] {
+  const lines = diagnostics.map(formatDiagnostic);
+  for (const s of result?.plan.states ?? []) if (s.state === "failed") lines.push(formatDiagnostic(s.diagnostic));
+  for (const f of result?.families ?? []) if (f.error) lines.push(`ipv${f.family}: ${f.error}`);
+  return lines;
+}

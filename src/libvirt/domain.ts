@@ -1,0 +1,63 @@
+// A running domain as far as forwards and re-attach care: its name and its
+// NICs. Reads both the hook's <domain> and the status file's <domstatus>.
+import { attr, child, children, parseXml, text, type XmlNode } from "./xml.js";
+
+export interface DomainInterface {
+  /** Lower-case MAC: the stable identity of a NIC (taps are renamed, and absent on stop). */
+  readonly mac: string;
+  readonly type: string;
+  /** <source network=...> for type='network'. */
+  readonly network?: string;
+  /** The bridge it is (or should be) plugged into. */
+  readonly bridge?: string;
+  /** The tap device, when the domain is running. */
+  readonly tap?: string;
+  readonly mtu?: number;
+  readonly vlanTags?: readonly number[];
+  readonly isolated?: boolean;
+}
+
+export interface DomainInfo {
+  readonly name: string;
+  readonly uuid?: string;
+  readonly interfaces: readonly DomainInterface[];
+}
+
+export function parseDomainXml(xml: string): DomainInfo {
+  const doc = parseXml(xml);
+  const domain = child(doc, "domain") ?? child(child(doc, "domstatus"), "domain");
+  if (!domain) throw new Error("no <domain> element");
+  return domainFromNode(domain);
+}
+
+export function domainFromNode(domain: XmlNode): DomainInfo {
+  const name = text(domain, "name");
+  if (!name) throw new Error("<domain> has no <name>");
+  const interfaces: DomainInterface[] = [];
+  for (const nic of children(child(domain, "devices"), "interface")) {
+    const mac = attr(child(nic, "mac"), "address")?.toLowerCase();
+    if (!mac) continue;
+    const source = child(nic, "source");
+    const actual = child(nic, "actual");
+    const bridge = attr(source, "bridge") ?? attr(child(actual, "source"), "bridge");
+    const network = attr(source, "network");
+    const tap = attr(child(nic, "target"), "dev");
+    const mtu = Number(attr(child(nic, "mtu"), "size"));
+    const tags = children(child(nic, "vlan") ?? child(actual, "vlan"), "tag")
+      .map((t) => Number(attr(t, "id")))
+      .filter((n) => Number.isInteger(n));
+    const isolated = attr(child(nic, "port") ?? child(actual, "port"), "isolated") === "yes";
+    interfaces.push({
+      mac,
+      type: attr(nic, "type") ?? "",
+      ...(network ? { network } : {}),
+      ...(bridge ? { bridge } : {}),
+      ...(tap ? { tap } : {}),
+      ...(Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
+      ...(tags.length ? { vlanTags: tags } : {}),
+      ...(isolated ? { isolated } : {}),
+    });
+  }
+  const uuid = text(domain, "uuid");
+  return { name, ...(uuid ? { uuid } : {}), interfaces };
+}

@@ -1,0 +1,116 @@
+// IPv4/IPv6 addresses and prefixes as plain values. Everything the firewall
+// renderers emit goes through here, so addresses reach iptables/nft in one
+// canonical spelling (and equal addresses compare equal).
+import { isIPv4, isIPv6 } from "node:net";
+
+export type Family = 4 | 6;
+
+export interface Cidr {
+  readonly family: Family;
+  /** Canonical network address (host bits cleared). */
+  readonly address: string;
+  readonly prefix: number;
+}
+
+export function familyOf(address: string): Family | undefined {
+  if (isIPv4(address)) return 4;
+  if (isIPv6(address)) return 6;
+  return undefined;
+}
+
+function v4ToBig(a: string): bigint {
+  return a.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function bigToV4(n: bigint): string {
+  return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join(".");
+}
+
+function v6ToBig(a: string): bigint {
+  let text = a.toLowerCase();
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4tail?.[1]) {
+    const n = v4ToBig(v4tail[1]);
+    text = text.slice(0, -v4tail[1].length) + ((n >> 16n) & 0xffffn).toString(16) + ":" + (n & 0xffffn).toString(16);
+  }
+  const [head = "", tail] = text.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+function bigToV6(n: bigint): string {
+  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt((7 - i) * 16)) & 0xffffn));
+  // RFC 5952: compress the longest run (>= 2) of zero groups.
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return hex.slice(0, bestStart).join(":") + "::" + hex.slice(bestStart + bestLen).join(":");
+}
+
+export function toBig(address: string, family: Family): bigint {
+  return family === 4 ? v4ToBig(address) : v6ToBig(address);
+}
+
+export function fromBig(n: bigint, family: Family): string {
+  return family === 4 ? bigToV4(n) : bigToV6(n);
+}
+
+const bits = (family: Family) => (family === 4 ? 32 : 128);
+
+/** The canonical spelling of an address, or undefined when it is not one. */
+export function canonicalAddress(address: string): string | undefined {
+  const family = familyOf(address);
+  return family === undefined ? undefined : fromBig(toBig(address, family), family);
+}
+
+export function makeCidr(address: string, prefix: number): Cidr | undefined {
+  const family = familyOf(address);
+  if (family === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > bits(family)) return undefined;
+  const width = BigInt(bits(family));
+  const mask = prefix === 0 ? 0n : ((1n << width) - 1n) ^ ((1n << (width - BigInt(prefix))) - 1n);
+  return { family, address: fromBig(toBig(address, family) & mask, family), prefix };
+}
+
+/** "10.0.0.0/8", "fd00::/64" or a bare address (a host prefix). */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) {
+    const family = familyOf(text);
+    return family === undefined ? undefined : makeCidr(text, bits(family));
+  }
+  const prefixText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
+  return makeCidr(text.slice(0, slash), Number(prefixText));
+}
+
+export function prefixFromNetmask(netmask: string): number | undefined {
+  if (!isIPv4(netmask)) return undefined;
+  const n = v4ToBig(netmask);
+  const text = n.toString(2).padStart(32, "0");
+  return /^1*0*$/.test(text) ? text.indexOf("0") === -1 ? 32 : text.indexOf("0") : undefined;
+}
+
+export function cidrContains(cidr: Cidr, address: string): boolean {
+  const family = familyOf(address);
+  if (family !== cidr.family) return false;
+  return makeCidr(address, cidr.prefix)?.address === cidr.address;
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${cidr.address}/${cidr.prefix}`;
+}
+
+export function isHostCidr(cidr: Cidr): boolean {
+  return cidr.prefix === bits(cidr.family);
+}

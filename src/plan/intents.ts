@@ -1,0 +1,51 @@
+// The backend-neutral plan: every rule resolved against the running host into
+// concrete addresses. Renderers (iptables today, nftables next) turn this into
+// their own transaction; status and plan output read it as it is.
+import type { Cidr, Family } from "../net/ip.js";
+import type { Diagnostic } from "../rules/diagnostic.js";
+import type { AcceptRule, ForwardRule, MasqueradeRule, PortRange, Proto, Rule } from "../rules/model.js";
+
+export interface ForwardIntent {
+  readonly rule: ForwardRule;
+  readonly family: Family;
+  readonly protos: readonly Proto[];
+  readonly hostAddress?: string;
+  readonly hostPorts: PortRange;
+  readonly targetAddress: string;
+  /** Absent: same as hostPorts. */
+  readonly targetPorts?: PortRange;
+  readonly from: readonly Cidr[];
+  readonly inInterface?: string;
+  /** Guest subnets that may reach the forward through the host's address (hairpin): masqueraded. */
+  readonly hairpinSources: readonly Cidr[];
+}
+
+export interface MasqueradeIntent {
+  readonly rule: MasqueradeRule;
+  readonly subnet: Cidr;
+  readonly bridge?: string;
+}
+
+export interface AcceptIntent {
+  readonly rule: AcceptRule;
+  readonly from: Cidr;
+  readonly fromBridge?: string;
+  readonly to: Cidr;
+  readonly toBridge?: string;
+  readonly protos: readonly Proto[];
+  readonly ports?: PortRange;
+  /** FROM is a NAT network: exempt this traffic from libvirt's masquerade so TO sees the real source. */
+  readonly keepSource: boolean;
+}
+
+export type RuleState =
+  | { readonly rule: Rule; readonly state: "live"; readonly detail: string }
+  | { readonly rule: Rule; readonly state: "waiting"; readonly detail: string }
+  | { readonly rule: Rule; readonly state: "failed"; readonly detail: string; readonly diagnostic: Diagnostic };
+
+export interface Plan {
+  readonly forwards: readonly ForwardIntent[];
+  readonly masquerades: readonly MasqueradeIntent[];
+  readonly accepts: readonly AcceptIntent[];
+  readonly states: readonly RuleState[];
+}

@@ -1,0 +1,38 @@
+// Diagnostics are values, not exceptions: the parser and resolver return them,
+// the edges decide how to print them and which exit code they mean.
+import { formatSpan, type Span } from "./source.js";
+
+export type Severity = "error" | "warning";
+
+export interface Diagnostic {
+  readonly severity: Severity;
+  /** Stable identifier, documented in the README (e.g. "unknown-protocol"). */
+  readonly code: string;
+  readonly message: string;
+  /** How to fix it; the exact command where one exists. */
+  readonly hint?: string;
+  readonly span?: Span;
+  /** A second place involved (e.g. the earlier rule of a conflict). */
+  readonly related?: Span;
+}
+
+export function error(code: string, span: Span | undefined, message: string, hint?: string, related?: Span): Diagnostic {
+  return { severity: "error", code, message, span, ...(hint ? { hint } : {}), ...(related ? { related } : {}) };
+}
+
+export function warning(code: string, span: Span | undefined, message: string, hint?: string): Diagnostic {
+  return { severity: "warning", code, message, span, ...(hint ? { hint } : {}) };
+}
+
+export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
+  return diagnostics.some((d) => d.severity === "error");
+}
+
+/** `file:line:col: error: message [code]` then indented hint and related place. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.span ? `${formatSpan(d.span)}: ` : "";
+  const lines = [`${where}${d.severity}: ${d.message} [${d.code}]`];
+  if (d.related) lines.push(`  ${formatSpan(d.related)}: the other rule is here`);
+  if (d.hint) lines.push(`  hint: ${d.hint}`);
+  return lines.join("\n");
+}

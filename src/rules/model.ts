@@ -1,0 +1,70 @@
+// The rule language as data: what the parser produces and everything after it
+// consumes. Every statement keeps its span so any later stage can say where a
+// problem came from.
+import type { Cidr, Family } from "../net/ip.js";
+import type { Span } from "./source.js";
+
+export type Proto = "tcp" | "udp";
+
+export interface PortRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+export type ForwardTarget =
+  | { readonly kind: "address"; readonly address: string; readonly family: Family }
+  /** A libvirt domain, optionally pinned to one of its networks (`name@net`). */
+  | { readonly kind: "domain"; readonly name: string; readonly network?: string; readonly span: Span };
+
+export interface ForwardRule {
+  readonly kind: "forward";
+  readonly span: Span;
+  readonly protos: readonly Proto[];
+  /** Absent: any of the host's own addresses. */
+  readonly hostAddress?: { readonly address: string; readonly family: Family };
+  readonly hostPorts: PortRange;
+  readonly target: ForwardTarget;
+  /** Absent: the same ports as hostPorts. One port, or as many as hostPorts. */
+  readonly targetPorts?: PortRange;
+  readonly from: readonly Cidr[];
+  readonly inInterface?: string;
+}
+
+export type Endpoint =
+  | { readonly kind: "network"; readonly name: string; readonly span: Span }
+  | { readonly kind: "cidr"; readonly cidr: Cidr };
+
+export interface MasqueradeRule {
+  readonly kind: "masquerade";
+  readonly span: Span;
+  readonly network: string;
+}
+
+export interface AcceptRule {
+  readonly kind: "accept";
+  readonly span: Span;
+  readonly from: Endpoint;
+  readonly to: Endpoint;
+  readonly protos: readonly Proto[];
+  readonly ports?: PortRange;
+}
+
+export type OnError = "warn" | "block";
+
+export interface Settings {
+  readonly onError: OnError;
+}
+
+export const defaultSettings: Settings = { onError: "warn" };
+
+export type Rule = ForwardRule | MasqueradeRule | AcceptRule;
+
+export interface RuleSet {
+  readonly forwards: readonly ForwardRule[];
+  readonly masquerades: readonly MasqueradeRule[];
+  readonly accepts: readonly AcceptRule[];
+  readonly settings: Settings;
+}
+
+export const portCount = (r: PortRange) => r.last - r.first + 1;
+export const formatPorts = (r: PortRange) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`);
