@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { parseDomainXml } from "../../src/libvirt/domain.js";
+import { parseNetworkHookXml, parseNetworkStatusXml } from "../../src/libvirt/network.js";
+import { parseXml, XmlError, MAX_XML_BYTES } from "../../src/libvirt/xml.js";
+import { capturedEvents, fixture } from "../helpers/fixtures.js";
+
+describe("libvirt XML as libvirt 11.3 sent it", () => {
+  it("reads every captured event without error", () => {
+    const events = capturedEvents();
+    expect(events.length).toBe(28);
+    for (const e of events) {
+      if (e.driver === "qemu") expect(parseDomainXml(e.xml).name, e.id).toBe("vm1");
+      else expect(parseNetworkHookXml(e.xml).network.name, e.id).toBe("default");
+    }
+  });
+
+  it("reads a started domain's NIC: MAC, network, bridge, tap", () => {
+    const d = parseDomainXml(fixture("06-qemu-started-begin.xml"));
+    expect(d.interfaces).toEqual([{ mac: "52:54:00:6c:3c:01", type: "network", network: "default", bridge: "virbr0", tap: "vnet0" }]);
+  });
+
+  it("reads a stopped domain's NICs without taps (match by MAC)", () => {
+    const d = parseDomainXml(fixture("17-qemu-stopped-end.xml"));
+    expect(d.interfaces.map((i) => [i.mac, i.tap])).toEqual([
+      ["52:54:00:6c:3c:01", undefined],
+      ["52:54:00:6c:3c:02", undefined],
+    ]);
+  });
+
+  it("reads the domain status file (<domstatus>)", () => {
+    expect(parseDomainXml(fixture("status-qemu-vm1.xml")).interfaces[0]?.mac).toBe("52:54:00:6c:3c:01");
+  });
+
+  it("reads the network: mode, bridge, subnet, DHCP hosts", () => {
+    const { network, port } = parseNetworkHookXml(fixture("02-network-started-begin.xml"));
+    expect(port).toBeUndefined();
+    expect(network).toMatchObject({ name: "default", forwardMode: "nat", bridge: "virbr0" });
+    expect(network.subnets).toEqual([
+      {
+        family: 4,
+        gateway: "192.168.122.1",
+        cidr: { family: 4, address: "192.168.122.0", prefix: 24 },
+        dhcpRanges: [{ start: "192.168.122.100", end: "192.168.122.254" }],
+        dhcpHosts: [{ mac: "52:54:00:6c:3c:01", name: "vm1", address: "192.168.122.10" }],
+      },
+    ]);
+  });
+
+  it("reads the port of a port-created event", () => {
+    expect(parseNetworkHookXml(fixture("04-network-port-created-begin.xml")).port).toEqual({ owner: "vm1", mac: "52:54:00:6c:3c:01", bridge: "virbr0" });
+  });
+
+  it("reads the firewall backend from the network status file", () => {
+    expect(parseNetworkStatusXml(fixture("status-network-default.xml")).firewallBackend).toBe("iptables");
+  });
+
+  it("does not expand entities and refuses oversize input", () => {
+    const bomb = `<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><domain><name>&b;</name></domain>`;
+    expect(() => parseDomainXml(bomb)).not.toThrow(/memory/);
+    expect(parseDomainXml(bomb).name).not.toContain("aaaaaaaaaa");
+    expect(() => parseXml("<a>" + "x".repeat(MAX_XML_BYTES) + "</a>")).toThrow(XmlError);
+  });
+
+  it("decodes the predefined entities in names", () => {
+    expect(parseDomainXml("<domain><name>a&amp;b &apos;c&apos;</name></domain>").name).toBe("a&b 'c'");
+  });
+});
