@@ -134,3 +134,19 @@ describe("rule language: whole files", () => {
     expect(diagnosticsOf("\n\n   forward   tcp  70000 to a")).toEqual(["10-test.rules:3:19 bad-port"]);
   });
 });
+
+describe("the shipped example files", () => {
+  it("parse without a single diagnostic", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const dir = join(import.meta.dirname, "..", "..", "rules.d");
+    const names = readdirSync(dir).filter((n) => n.endsWith(".rules"));
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) {
+      const text = readFileSync(join(dir, name), "utf8");
+      // Uncomment the commented-out statements too: they must be valid as shown.
+      const uncommented = text.replace(/^# ((forward|masquerade|accept|set) .*)$/gm, "$1");
+      expect(compileText(uncommented, join(dir, name)).diagnostics.map((d) => d.message), name).toEqual([]);
+    }
+  });
+});
