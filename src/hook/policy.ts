@@ -15,6 +15,8 @@ export type Decision =
       /** Does the decision need the event's XML (parsed lazily)? */
       readonly needs: "domain-xml" | "network-xml" | "nothing";
       readonly corrections: (input: EventInput) => Correction[];
+      /** Put running guests' taps back on this network's bridge (it was just (re)created). */
+      readonly reattach?: boolean;
       /** Checked once the XML is parsed: false turns the decision into ignore. */
       readonly relevant?: (input: EventInput) => boolean;
     };
@@ -58,10 +60,19 @@ function decideQemu(event: HookEvent, interest: RuleInterest): Decision {
 }
 
 function decideNetwork(event: HookEvent, interest: RuleInterest): Decision {
+  // A (re)started network needs its guests' taps back even when there are no rules.
+  if (event.op === "started") {
+    return {
+      kind: "reconcile",
+      vetoable: false,
+      needs: "network-xml",
+      reattach: true,
+      corrections: (i) => (i.network ? [{ kind: "network-up", network: i.network.network }] : []),
+    };
+  }
   if (!interest.anyRules) return ignore("no rules");
   switch (event.op) {
     // libvirt's own rules exist now (libvirt-facts: started runs after them).
-    case "started":
     case "updated":
       return { kind: "reconcile", vetoable: false, needs: "network-xml", corrections: (i) => (i.network ? [{ kind: "network-up", network: i.network.network }] : []) };
     case "stopped":

@@ -4,7 +4,9 @@
 import { hookEventFromArgv, type Driver, type HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
 import { parseNetworkHookXml } from "../libvirt/network.js";
-import { correctView } from "../host/view.js";
+import { correctView, type HostView } from "../host/view.js";
+import { planReattach } from "../plan/reattach.js";
+import { applyReattach, readLinks, readMtu } from "../effects/links.js";
 import { compileRules } from "../rules/compile.js";
 import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleSet } from "../rules/model.js";
@@ -62,10 +64,14 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
     }
     const lock = await acquireLock(paths.stateDir);
     let result: ReconcileResult;
+    const notes: string[] = [];
     try {
+      const reattach = decision.reattach === true && compiled.rules.settings.reattach;
       const interest = interestOf(compiled.rules);
-      const read = readHostView(paths.libvirtRunDir, interest.domains);
+      // Re-attach looks at every running guest; otherwise only the ones rules name.
+      const read = readHostView(paths.libvirtRunDir, reattach ? undefined : interest.domains);
       const view = correctView(read.view, decision.corrections(input.input));
+      if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
       result = await reconcile({ rules: compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: false, everyFamily: false });
       input.problems.push(...read.problems);
     } finally {
@@ -73,7 +79,7 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
     }
     const diagnostics: Diagnostic[] = [...compiled.diagnostics];
     const problems = [...files.problems, ...input.problems, ...problemLines(diagnostics, result)];
-    await report(log, event, result, io.now() - started, problems);
+    await report(log, event, result, io.now() - started, problems, notes);
     const failedHere = concernsEvent(event, result, diagnostics);
     if (vetoable && block && failedHere.length > 0) {
       io.stderr(`virt-hooks: refusing to start ${event.object} (set on-error block):\n${failedHere.join("\n")}\n`);
@@ -103,9 +109,22 @@ function parseEventXml(event: HookEvent, needs: "domain-xml" | "network-xml" | "
   return { input: {}, problems };
 }
 
-async function report(log: LogSink, event: HookEvent, result: ReconcileResult, ms: number, problems: string[]): Promise<void> {
+async function report(log: LogSink, event: HookEvent, result: ReconcileResult, ms: number, problems: string[], notes: string[]): Promise<void> {
   const failed = result.families.some((f) => f.error);
-  await log.write(failed ? "error" : problems.length ? "warning" : "info", [summaryLine(eventLabel(event), result, ms), ...problems]);
+  const note = notes.length ? notes.join("; ") : undefined;
+  await log.write(failed ? "error" : problems.length ? "warning" : "info", [summaryLine(eventLabel(event), result, ms, note), ...problems]);
+}
+
+/** Taps of running guests back onto a restarted network's bridge; returns notes for the log line. */
+async function reattachGuests(networkName: string, view: HostView, problems: string[]): Promise<string[]> {
+  const network = view.networks.get(networkName);
+  if (!network?.bridge) return [];
+  const taps = [...view.domains.values()].flatMap((d) => d.interfaces.flatMap((i) => (i.tap ? [i.tap] : [])));
+  const actions = planReattach(network, view.domains.values(), readLinks(taps), readMtu(network.bridge));
+  if (actions.length === 0) return [];
+  const error = await applyReattach(runTool, actions);
+  if (error) problems.push(`re-attach to ${network.bridge}: ${error}`);
+  return [`re-attached ${actions.map((a) => `${a.tap} (${a.domain})`).join(", ")} to ${network.bridge}`];
 }
 
 /**

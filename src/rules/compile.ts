@@ -3,7 +3,7 @@
 // never the whole host's forwards.
 import { error, warning, type Diagnostic } from "./diagnostic.js";
 import { defaultSettings, type AcceptRule, type ForwardRule, type MasqueradeRule, type RuleSet, type Settings, type OnError } from "./model.js";
-import { parseLine, type Statement } from "./parse.js";
+import { parseLine, type SettingKey, type Statement } from "./parse.js";
 import type { SourceFile, Span } from "./source.js";
 import { splitLines } from "./tokenize.js";
 
@@ -25,7 +25,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   const forwards: ForwardRule[] = [];
   const masquerades: MasqueradeRule[] = [];
   const accepts: AcceptRule[] = [];
-  let onError: { value: OnError; span: Span } | undefined;
+  const set = new Map<SettingKey, { value: string; span: Span }>();
   for (const s of statements) {
     switch (s.kind) {
       case "forward":
@@ -40,19 +40,27 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
       case "accept":
         accepts.push(s);
         break;
-      case "set":
-        if (onError && onError.value !== s.value) {
-          diagnostics.push(error("conflicting-setting", s.span, `on-error is set to "${s.value}" here but to "${onError.value}" earlier`, "keep one `set on-error` line", onError.span));
+      case "set": {
+        const earlier = set.get(s.key);
+        if (earlier && earlier.value !== s.value) {
+          diagnostics.push(error("conflicting-setting", s.span, `${s.key} is set to "${s.value}" here but to "${earlier.value}" earlier`, `keep one \`set ${s.key}\` line`, earlier.span));
         } else {
-          onError = { value: s.value as OnError, span: s.span };
+          set.set(s.key, { value: s.value, span: s.span });
         }
         break;
+      }
     }
   }
   const conflicts = findConflicts(forwards);
   diagnostics.push(...conflicts.map((c) => c.diagnostic));
   const kept = forwards.filter((f) => !conflicts.some((c) => c.rule === f));
-  const settings: Settings = { ...defaultSettings, ...(onError ? { onError: onError.value } : {}) };
+  const onError = set.get("on-error")?.value as OnError | undefined;
+  const reattach = set.get("reattach")?.value;
+  const settings: Settings = {
+    ...defaultSettings,
+    ...(onError ? { onError } : {}),
+    ...(reattach ? { reattach: reattach === "on" } : {}),
+  };
   return { rules: { forwards: kept, masquerades, accepts, settings }, diagnostics };
 }
 

@@ -53,9 +53,11 @@ export type OnError = "warn" | "block";
 
 export interface Settings {
   readonly onError: OnError;
+  /** Put running guests' taps back on a network's bridge when it restarts. */
+  readonly reattach: boolean;
 }
 
-export const defaultSettings: Settings = { onError: "warn" };
+export const defaultSettings: Settings = { onError: "warn", reattach: true };
 
 export type Rule = ForwardRule | MasqueradeRule | AcceptRule;
 

@@ -4,6 +4,7 @@
 //   masquerade NETWORK
 //   accept FROM to TO [PROTO [PORT[-PORT]]]
 //   set on-error warn|block
+//   set reattach on|off
 import { familyOf, parseCidr, canonicalAddress, type Cidr } from "../net/ip.js";
 import { error, type Diagnostic } from "./diagnostic.js";
 import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto } from "./model.js";
@@ -14,7 +15,7 @@ export type Statement =
   | ForwardRule
   | MasqueradeRule
   | AcceptRule
-  | { readonly kind: "set"; readonly span: Span; readonly key: "on-error"; readonly value: string };
+  | { readonly kind: "set"; readonly span: Span; readonly key: SettingKey; readonly value: string };
 
 export type ParseResult = { ok: true; statement: Statement } | { ok: false; diagnostics: Diagnostic[] };
 
@@ -296,19 +297,34 @@ function parseAccept(lineSpan: Span, head: Word, rest: Word[]): AcceptRule {
   return { kind: "accept", span: lineSpan, from, to, protos, ...(ports ? { ports } : {}) };
 }
 
+/** Each setting and the values it takes; the first value is the default. */
+export const SETTINGS = {
+  "on-error": ["warn", "block"],
+  reattach: ["on", "off"],
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+
 function parseSet(lineSpan: Span, head: Word, rest: Word[]): Statement {
+  const usage = Object.entries(SETTINGS).map(([k, v]) => `set ${k} ${v.join("|")}`).join("   or   ");
   const w = new Words(rest, head.span);
-  const key = w.next("a setting name", "set on-error warn|block");
-  if (key.text !== "on-error") {
-    fail("unknown-setting", key.span, `unknown setting "${key.text}"`, "settings are: on-error warn|block");
+  const key = w.next("a setting name", usage);
+  if (!(key.text in SETTINGS)) {
+    const near = closest(key.text, Object.keys(SETTINGS));
+    fail("unknown-setting", key.span, `unknown setting "${key.text}"`, `${near ? `did you mean "${near}"? ` : ""}settings are: ${usage}`);
   }
-  const value = w.next("a value", "set on-error warn|block");
-  if (value.text !== "warn" && value.text !== "block") {
-    fail("bad-setting", value.span, `on-error is "warn" or "block", not "${value.text}"`, "set on-error warn   (log and carry on) or   set on-error block   (refuse to start a guest whose rules fail)");
+  const allowed = SETTINGS[key.text as SettingKey] as readonly string[];
+  const value = w.next("a value", `set ${key.text} ${allowed.join("|")}`);
+  if (!allowed.includes(value.text)) {
+    const hint =
+      key.text === "on-error"
+        ? "set on-error warn   (log and carry on) or   set on-error block   (refuse to start a guest whose rules fail)"
+        : `set ${key.text} ${allowed.join("|")}`;
+    fail("bad-setting", value.span, `${key.text} is ${allowed.map((a) => `"${a}"`).join(" or ")}, not "${value.text}"`, hint);
   }
   const extra = w.peek();
-  if (extra) fail("syntax", extra.span, `unexpected "${extra.text}"`, "set on-error warn|block");
-  return { kind: "set", span: lineSpan, key: "on-error", value: value.text };
+  if (extra) fail("syntax", extra.span, `unexpected "${extra.text}"`, `set ${key.text} ${allowed.join("|")}`);
+  return { kind: "set", span: lineSpan, key: key.text as SettingKey, value: value.text };
 }
 
 /** The closest candidate within edit distance 2 (for "did you mean"). */

@@ -39,8 +39,11 @@ describe("what each libvirt event does", () => {
     expect(decision(line)).toBe(expected);
   });
 
-  it("ignores network events when there are no rules at all", () => {
-    expect(decision("network default started begin -", none)).toBe("ignore");
+  it("ignores network events when there are no rules at all, except started (re-attach)", () => {
+    expect(decision("network default updated begin -", none)).toBe("ignore");
+    expect(decision("network default stopped end -", none)).toBe("ignore");
+    const d = decide(hookEventFromArgv("network", ["default", "started", "begin", "-"])!, none);
+    expect(d.kind === "reconcile" && d.reattach).toBe(true);
   });
 
   it("looks at a port's owner: another domain's port is not ours", () => {
