@@ -8,6 +8,10 @@ export interface Paths {
   readonly rulesDir: string;
   readonly libvirtRunDir: string;
   readonly stateDir: string;
+  /** dnsmasq's lease status files: <bridge>.status (JSON). */
+  readonly dnsmasqDir: string;
+  /** Persistent domain definitions (names of guests that exist but may not run). */
+  readonly qemuConfigDir: string;
   readonly journalSocket: string;
   readonly syslogSocket: string;
 }
@@ -19,6 +23,8 @@ export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
     rulesDir: at("/etc/libvirt/hooks/rules.d"),
     libvirtRunDir: at("/run/libvirt"),
     stateDir: at("/run/virt-hooks"),
+    dnsmasqDir: at("/var/lib/libvirt/dnsmasq"),
+    qemuConfigDir: at("/etc/libvirt/qemu"),
     journalSocket: at("/run/systemd/journal/stdout"),
     syslogSocket: at("/dev/log"),
   };
