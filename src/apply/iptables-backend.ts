@@ -17,6 +17,8 @@ export interface FamilySync {
   readonly removed: number;
   /** Desired rule specs, as recorded afterwards. */
   readonly rules: readonly string[];
+  readonly backend: "iptables" | "nftables";
+  readonly hash?: string;
   readonly error?: string;
 }
 
@@ -50,20 +52,21 @@ function countChanges(observed: ObservedIptables, wanted: readonly { table: stri
 export async function syncIptables(run: RunTool, plan: Plan, family: Family, dryRun: boolean): Promise<FamilySync> {
   const desired = renderIptables(plan, family);
   const rules = desired.rules.map((r) => `-t ${r.table} -A ${r.chain} ${r.spec}`);
+  const backend = "iptables" as const;
   let lastError = "";
   // A second try covers libvirt changing its chains between our look and our write.
   for (let attempt = 0; attempt < 2; attempt++) {
     const observed = await observe(run, family);
-    if ("error" in observed) return { family, added: 0, removed: 0, rules, error: observed.error };
+    if ("error" in observed) return { family, backend, added: 0, removed: 0, rules, error: observed.error };
     const { added, removed } = countChanges(observed, desired.rules);
-    if (inSync(desired, observed)) return { family, added: 0, removed: 0, rules };
+    if (inSync(desired, observed)) return { family, backend, added: 0, removed: 0, rules };
     const transaction = renderRestore(desired, observed);
-    if (dryRun) return { family, transaction, added, removed, rules };
+    if (dryRun) return { family, backend, transaction, added, removed, rules };
     const r = await run(tools(family).restore, ["--noflush", "--wait"], transaction);
-    if (r.exitCode === 0) return { family, transaction, added, removed, rules };
+    if (r.exitCode === 0) return { family, backend, transaction, added, removed, rules };
     lastError = `${tools(family).restore} rejected the transaction (exit ${r.exitCode}): ${r.stderr.trim()}`;
   }
-  return { family, added: 0, removed: 0, rules, error: lastError };
+  return { family, backend, added: 0, removed: 0, rules, error: lastError };
 }
 
 export async function removeIptables(run: RunTool, family: Family, dryRun: boolean): Promise<{ transaction?: string; error?: string }> {

@@ -1,13 +1,17 @@
 // One reconcile: the whole desired state from rules and the running host, made
 // true in the kernel, and recorded. Used by every hook event and by `apply`.
+import { readFileSync } from "node:fs";
 import type { Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
+import { chooseBackend, type BackendChoice, type BackendName } from "../host/backend.js";
 import type { Plan } from "../plan/intents.js";
 import { resolvePlan } from "../plan/resolve.js";
 import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
 import { readState, writeState, type AppliedState } from "../effects/state-store.js";
-import { syncIptables, type FamilySync } from "./iptables-backend.js";
+import { defaultPaths } from "../config/paths.js";
+import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
+import { removeNft, syncNft } from "./nft-backend.js";
 
 export interface ReconcileOptions {
   readonly rules: RuleSet;
@@ -15,29 +19,54 @@ export interface ReconcileOptions {
   readonly stateDir: string;
   readonly run: RunTool;
   readonly dryRun: boolean;
-  /** Look at both families even when we have nothing there (CLI apply/plan: cleans up leftovers). */
+  /** Look at both families and both backends even when we have nothing there (CLI: cleans up leftovers). */
   readonly everyFamily: boolean;
+  /** libvirt's network.conf (firewall_backend); defaults to the standard path. */
+  readonly networkConf?: string;
 }
 
 export interface ReconcileResult {
   readonly plan: Plan;
+  readonly backend: BackendChoice;
   readonly families: readonly FamilySync[];
+  /** Leftovers removed from the backend libvirt no longer uses. */
+  readonly removedFrom: readonly string[];
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const plan = resolvePlan(o.rules, o.view);
+  const backend = chooseBackend(o.rules.settings.backend, o.view, readText(o.networkConf ?? defaultPaths().networkConf));
   const state = readState(o.stateDir);
   const families: FamilySync[] = [];
+  const removedFrom: string[] = [];
   for (const family of [4, 6] as const) {
-    const wanted = hasRules(plan, family) || state.families[`ipv${family}`] !== undefined;
+    const recorded = state.families[`ipv${family}`];
+    const wanted = hasRules(plan, family) || recorded !== undefined;
     if (!wanted && !o.everyFamily) continue;
-    const sync = await syncIptables(o.run, plan, family, o.dryRun);
+    const sync =
+      backend.backend === "nftables"
+        ? await syncNft(o.run, plan, family, o.dryRun, recorded?.backend === "nftables" ? recorded : undefined)
+        : await syncIptables(o.run, plan, family, o.dryRun);
     // Nothing of ours in a family whose tools or kernel support are missing: not a problem.
     if (sync.error && !wanted) continue;
     families.push(sync);
+    // libvirt switched backends (network.conf + restart): leave nothing behind in the old one.
+    const old: BackendName = backend.backend === "nftables" ? "iptables" : "nftables";
+    if (!sync.error && !o.dryRun && (recorded?.backend === old || (o.everyFamily && recorded?.backend === undefined))) {
+      const removed = old === "nftables" ? await removeNft(o.run, family, false) : await removeIptables(o.run, family, false);
+      if (removed.transaction && !removed.error) removedFrom.push(`${old} ipv${family}`);
+    }
   }
   if (!o.dryRun) record(o.stateDir, state, families);
-  return { plan, families };
+  return { plan, backend, families, removedFrom };
 }
 
 function hasRules(plan: Plan, family: Family): boolean {
@@ -47,7 +76,13 @@ function hasRules(plan: Plan, family: Family): boolean {
 function record(stateDir: string, before: AppliedState, families: readonly FamilySync[]): void {
   const next: AppliedState = { families: { ...before.families } };
   const at = new Date().toISOString();
-  for (const f of families) if (!f.error) (next.families as Record<string, unknown>)[`ipv${f.family}`] = { rules: f.rules, at };
+  const families_ = next.families as Record<string, unknown>;
+  for (const f of families) {
+    if (f.error) continue;
+    // A family with nothing of ours is not managed: later hooks need not look at it.
+    if (f.rules.length === 0) delete families_[`ipv${f.family}`];
+    else families_[`ipv${f.family}`] = { backend: f.backend, rules: f.rules, ...(f.hash ? { hash: f.hash } : {}), at };
+  }
   try {
     writeState(stateDir, next);
   } catch {

@@ -12,6 +12,8 @@ export interface Paths {
   readonly dnsmasqDir: string;
   /** Persistent domain definitions (names of guests that exist but may not run). */
   readonly qemuConfigDir: string;
+  /** libvirt's network driver config: firewall_backend. */
+  readonly networkConf: string;
   readonly journalSocket: string;
   readonly syslogSocket: string;
 }
@@ -25,6 +27,7 @@ export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
     stateDir: at("/run/virt-hooks"),
     dnsmasqDir: at("/var/lib/libvirt/dnsmasq"),
     qemuConfigDir: at("/etc/libvirt/qemu"),
+    networkConf: at("/etc/libvirt/network.conf"),
     journalSocket: at("/run/systemd/journal/stdout"),
     syslogSocket: at("/dev/log"),
   };

@@ -6,7 +6,15 @@ import { join } from "node:path";
 import type { Family } from "../net/ip.js";
 
 export interface AppliedState {
-  readonly families: Partial<Record<`ipv${Family}`, { readonly rules: readonly string[]; readonly at: string }>>;
+  readonly families: Partial<Record<`ipv${Family}`, AppliedFamily>>;
+}
+
+export interface AppliedFamily {
+  readonly backend?: "iptables" | "nftables";
+  readonly rules: readonly string[];
+  /** nftables: hash of the table we applied (skips identical transactions). */
+  readonly hash?: string;
+  readonly at: string;
 }
 
 export function readState(stateDir: string): AppliedState {

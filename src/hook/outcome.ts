@@ -15,9 +15,14 @@ export function countStates(states: readonly RuleState[]) {
 
 export function summaryLine(label: string, result: ReconcileResult | undefined, ms: number, note?: string): string {
   if (!result) return `${label}: ${note ?? "nothing to do"}; ${ms} ms`;
-  const changes = result.families.map((f) =>
-    f.error ? `ipv${f.family} FAILED` : f.transaction === undefined ? `ipv${f.family} unchanged` : `ipv${f.family} +${f.added} -${f.removed}`,
-  );
+  const changes = result.families.map((f) => {
+    const name = `${f.backend === "nftables" ? "nft " : ""}ipv${f.family}`;
+    if (f.error) return `${name} FAILED`;
+    if (f.transaction === undefined) return `${name} unchanged`;
+    // Same rules, but a jump or libvirt-side accept had to be put back first.
+    return f.added + f.removed === 0 ? `${name} re-asserted` : `${name} +${f.added} -${f.removed}`;
+  });
+  if (result.removedFrom.length) changes.push(`removed leftovers from ${result.removedFrom.join(", ")}`);
   const c = countStates(result.plan.states);
   return `${label}: ${changes.join(", ") || "no firewall change"}; rules ${c.live} live, ${c.waiting} waiting, ${c.failed} failed${note ? `; ${note}` : ""}; ${ms} ms`;
 }
@@ -25,7 +30,7 @@ export function summaryLine(label: string, result: ReconcileResult | undefined, 
 export const eventLabel = (e: HookEvent) => formatEvent(e);
 
 /** Every problem as printable lines: rule diagnostics, failed rules, failed transactions. */
-export function problemLines(diagnostics: readonly Diagnostic[], result: ReconcileResult | undefined): string[] {
+export function problemLines(diagnostics: readonly Diagnostic[], result: Pick<ReconcileResult, "plan" | "families"> | undefined): string[] {
   const lines = diagnostics.map(formatDiagnostic);
   for (const s of result?.plan.states ?? []) if (s.state === "failed") lines.push(formatDiagnostic(s.diagnostic));
   for (const f of result?.families ?? []) if (f.error) lines.push(`ipv${f.family}: ${f.error}`);

@@ -72,7 +72,7 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
       const read = readHostView(paths.libvirtRunDir, reattach ? undefined : interest.domains);
       const view = correctView(read.view, decision.corrections(input.input));
       if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
-      result = await reconcile({ rules: compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: false, everyFamily: false });
+      result = await reconcile({ rules: compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: paths.networkConf });
       input.problems.push(...read.problems);
     } finally {
       await lock.release();

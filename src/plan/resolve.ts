@@ -242,12 +242,13 @@ function resolveAccept(rule: AcceptRule, view: HostView): Resolved<AcceptIntent>
   return { intents, state: { rule, state: "live", detail: intents.map((i) => `${formatCidr(i.from)} → ${formatCidr(i.to)}`).join(", ") } };
 }
 
-/** Warnings about the host as a whole (e.g. a backend we do not drive). */
+/** Warnings about the host as a whole: networks on different firewall backends (a switch half done). */
 export function hostWarnings(view: HostView) {
-  const nft = [...view.networks.values()].filter((n) => n.firewallBackend === "nftables").map((n) => n.name);
-  return nft.length
-    ? [warning("nftables-backend", undefined, `libvirt uses its nftables backend for ${nft.join(", ")}; this version drives iptables only, so forwards into those networks are rejected by libvirt's own table`, "set firewall_backend = \"iptables\" in /etc/libvirt/network.conf and restart libvirtd, or upgrade virt-hooks")]
-    : [];
+  const by = new Map<string, string[]>();
+  for (const n of view.networks.values()) if (n.firewallBackend) by.set(n.firewallBackend, [...(by.get(n.firewallBackend) ?? []), n.name]);
+  if (by.size < 2) return [];
+  const list = [...by.entries()].map(([b, nets]) => `${b}: ${nets.join(", ")}`).join("; ");
+  return [warning("mixed-backends", undefined, `libvirt's networks use different firewall backends (${list})`, "restart libvirtd (or virtnetworkd) so every network uses the firewall_backend of /etc/libvirt/network.conf")];
 }
 
 const xmlAttr = (s: string) => s.replace(/&/g, "&amp;").replace(/'/g, "&apos;").replace(/</g, "&lt;");

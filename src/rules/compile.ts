@@ -56,10 +56,12 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   const kept = forwards.filter((f) => !conflicts.some((c) => c.rule === f));
   const onError = set.get("on-error")?.value as OnError | undefined;
   const reattach = set.get("reattach")?.value;
+  const backend = set.get("backend")?.value as Settings["backend"] | undefined;
   const settings: Settings = {
     ...defaultSettings,
     ...(onError ? { onError } : {}),
     ...(reattach ? { reattach: reattach === "on" } : {}),
+    ...(backend ? { backend } : {}),
   };
   return { rules: { forwards: kept, masquerades, accepts, settings }, diagnostics };
 }

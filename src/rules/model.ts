@@ -55,9 +55,11 @@ export interface Settings {
   readonly onError: OnError;
   /** Put running guests' taps back on a network's bridge when it restarts. */
   readonly reattach: boolean;
+  /** Which firewall to write to; auto follows libvirt. */
+  readonly backend: "auto" | "iptables" | "nftables";
 }
 
-export const defaultSettings: Settings = { onError: "warn", reattach: true };
+export const defaultSettings: Settings = { onError: "warn", reattach: true, backend: "auto" };
 
 export type Rule = ForwardRule | MasqueradeRule | AcceptRule;
 

@@ -5,6 +5,7 @@
 //   accept FROM to TO [PROTO [PORT[-PORT]]]
 //   set on-error warn|block
 //   set reattach on|off
+//   set backend auto|iptables|nftables
 import { familyOf, parseCidr, canonicalAddress, type Cidr } from "../net/ip.js";
 import { error, type Diagnostic } from "./diagnostic.js";
 import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto } from "./model.js";
@@ -301,6 +302,7 @@ function parseAccept(lineSpan: Span, head: Word, rest: Word[]): AcceptRule {
 export const SETTINGS = {
   "on-error": ["warn", "block"],
   reattach: ["on", "off"],
+  backend: ["auto", "iptables", "nftables"],
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
