@@ -29,7 +29,19 @@ export function resolvePlan(rules: RuleSet, view: HostView): Plan {
     accepts.push(...r.intents);
     states.push(r.state);
   }
-  return { forwards, masquerades, accepts, states };
+  return { forwards: byPrecedence(forwards), masquerades, accepts, states };
+}
+
+/**
+ * Where forwards overlap (allowed when their `from`/`in` limits differ), the
+ * more specific one wins, on every backend: limited by source or interface
+ * first, then those for one host address, then "any of the host's addresses";
+ * file order within each group. (nftables keeps unrestricted forwards in maps,
+ * which have no order, so this is the one order both backends can honour.)
+ */
+function byPrecedence(forwards: ForwardIntent[]): ForwardIntent[] {
+  const rank = (f: ForwardIntent) => (f.from.length > 0 || f.inInterface !== undefined ? 0 : f.hostAddress ? 1 : 2);
+  return forwards.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map((x) => x.f);
 }
 
 interface Resolved<I> {
