@@ -4,7 +4,7 @@
 import type { Family } from "../net/ip.js";
 import type { Plan } from "../plan/intents.js";
 import { renderIptables } from "../render/iptables.js";
-import { inSync, renderRemoval, renderRestore } from "../render/iptables-restore.js";
+import { inSync, renderRemoval, renderRestore, renderRollback } from "../render/iptables-restore.js";
 import { observedKey, parseIptablesSave, type ObservedIptables } from "../render/observed.js";
 import { OWNED_CHAINS } from "../render/chains.js";
 import type { RunTool } from "../effects/exec.js";
@@ -65,6 +65,9 @@ export async function syncIptables(run: RunTool, plan: Plan, family: Family, dry
     const r = await run(tools(family).restore, ["--noflush", "--wait"], transaction);
     if (r.exitCode === 0) return { family, backend, transaction, added, removed, rules };
     lastError = `${tools(family).restore} rejected the transaction (exit ${r.exitCode}): ${r.stderr.trim()}`;
+    // Each table commits on its own: undo whatever part went in before the refusal.
+    const undo = await run(tools(family).restore, ["--noflush", "--wait"], renderRollback(observed));
+    if (undo.exitCode !== 0) lastError += `; restoring the previous rules failed too: ${undo.stderr.trim()}`;
   }
   return { family, backend, added: 0, removed: 0, rules, error: lastError };
 }

@@ -6,7 +6,11 @@ import { OWNED_CHAINS, type Table } from "./chains.js";
 import type { IptablesRuleset } from "./iptables.js";
 import { observedKey, type ObservedIptables } from "./observed.js";
 
-const TABLES: readonly Table[] = ["nat", "filter"];
+// iptables-restore commits each table at its own COMMIT, so one run is not one
+// kernel transaction. filter goes first: if its part is refused nothing has
+// changed yet, and a forward's ACCEPT never lags behind its DNAT (a DNAT'd flow
+// without its ACCEPT would die in libvirt's REJECT).
+const TABLES: readonly Table[] = ["filter", "nat"];
 
 export function renderRestore(desired: IptablesRuleset, observed: ObservedIptables): string {
   const out: string[] = [];
@@ -21,6 +25,23 @@ export function renderRestore(desired: IptablesRuleset, observed: ObservedIptabl
       out.push(`-I ${c.from} 1 -j ${c.name}`);
     }
     for (const r of desired.rules) if (r.table === table) out.push(`-A ${r.chain} ${r.spec}`);
+    out.push("COMMIT");
+  }
+  return out.join("\n") + "\n";
+}
+
+/**
+ * Puts our chains back to what was observed before a transaction that the tool
+ * refused part-way (an earlier table's COMMIT already took effect). Jumps are
+ * left where they are: one of ours first is never wrong. A chain that did not
+ * exist before is emptied rather than deleted, since a jump may point at it.
+ */
+export function renderRollback(observed: ObservedIptables): string {
+  const out: string[] = [];
+  for (const table of TABLES) {
+    const chains = OWNED_CHAINS.filter((c) => c.table === table);
+    out.push(`*${table}`, ...chains.map((c) => `:${c.name} - [0:0]`));
+    for (const c of chains) for (const spec of observed.chains.get(observedKey(table, c.name)) ?? []) out.push(`-A ${c.name} ${spec}`);
     out.push("COMMIT");
   }
   return out.join("\n") + "\n";

@@ -97,7 +97,8 @@ function renderForward(f: ForwardIntent, add: Add): void {
         `-p ${proto}`,
         `-m ${proto} --dport ${ipt(forwardPorts)}`,
         `-m conntrack --ctstate DNAT`,
-        f.hostAddress && `--ctorigdst ${host(f.hostAddress, family)}`,
+        // Written as iptables-save prints it (no /32 or /128), so inSync can compare text.
+        f.hostAddress && `--ctorigdst ${f.hostAddress}`,
         `--ctorigdstport ${ipt(f.hostPorts)}`,
         comment,
         "-j ACCEPT",
