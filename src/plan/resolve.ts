@@ -167,7 +167,7 @@ function domainAddresses(
       rule,
       "no-fixed-address",
       `domain "${domain.name}" has no fixed address on network "${network.name}" (no DHCP host entry for MAC ${mac})`,
-      `give it one without restarting anything: virsh net-update ${shellWord(network.name)} add ip-dhcp-host ${shellWord(hostXml)} --live --config   (then restart the guest's DHCP client, or the guest)`,
+      `give it one without restarting anything: virsh net-update ${shellWord(network.name)} add ip-dhcp-host ${xmlShellWord(hostXml)} --live --config   (then restart the guest's DHCP client, or the guest)`,
     );
   }
   for (const family of [4, 6] as const) {
@@ -264,6 +264,14 @@ export function hostWarnings(view: HostView) {
 }
 
 const xmlAttr = (s: string) => s.replace(/&/g, "&amp;").replace(/'/g, "&apos;").replace(/</g, "&lt;");
+
+/**
+ * The XML in double quotes, as virsh's own documentation writes it, whenever
+ * nothing in it is special inside double quotes; otherwise fully quoted.
+ */
+function xmlShellWord(xml: string): string {
+  return /^[^"$`\\!\n]*$/.test(xml) ? `"${xml}"` : shellWord(xml);
+}
 
 /** Quote a word for the admin's shell (for hints they copy and paste). */
 export function shellWord(s: string): string {

@@ -133,10 +133,8 @@ describe("binary: rule errors and on-error block", () => {
     expect(shellWords(hint)).toEqual(["virsh", "net-update", "default", "add", "ip-dhcp-host", "<host mac='52:54:00:6c:3c:02' name='vm2' ip='192.168.122.2'/>", "--live", "--config"]);
   });
 
-  // The brief's exact form: the XML in double quotes, readable. The product wraps it
-  // in single quotes and escapes each inner quote as '\'' (src/plan/resolve.ts, shellWord(hostXml)):
-  //   ip-dhcp-host '<host mac='\''52:54:00:6c:3c:02'\'' name='\''vm2'\'' ip='\''192.168.122.2'\''/>'
-  it.fails("the net-update hint is the readable one: ip-dhcp-host \"<host mac='…' name='…' ip='…'/>\"", async () => {
+  // The readable form virsh's documentation uses: the XML in double quotes.
+  it("the net-update hint is the readable one: ip-dhcp-host \"<host mac='…' name='…' ip='…'/>\"", async () => {
     tree = vm1Tree("set on-error block\nforward tcp 2222 to vm2:22\n");
     tree.startDomain("vm2", "52:54:00:6c:3c:02");
     const r = await hook(tree, "qemu vm2 start begin -", domainXml("vm2", "52:54:00:6c:3c:02", "start"));
