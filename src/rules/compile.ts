@@ -1,7 +1,7 @@
 // Rule files -> one RuleSet plus diagnostics. Statements that fail to parse are
 // dropped (and reported); everything else survives, so one typo costs one rule,
 // never the whole host's forwards.
-import { error, warning, type Diagnostic } from "./diagnostic.js";
+import { error, shown, warning, type Diagnostic } from "./diagnostic.js";
 import { defaultSettings, type AcceptRule, type ForwardRule, type MasqueradeRule, type RuleSet, type Settings, type OnError } from "./model.js";
 import { parseLine, type SettingKey, type Statement } from "./parse.js";
 import type { SourceFile, Span } from "./source.js";
@@ -12,14 +12,43 @@ export interface Compiled {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+/**
+ * No real host has thousands of rules; the cap keeps a runaway (generated or
+ * corrupted) rules.d from costing every hook call seconds. What is beyond it is
+ * not applied, and the first statement beyond it says so.
+ */
+export const MAX_STATEMENTS = 10_000;
+
+/** Past this many problems in one file, the rest are counted, not listed: one log line each would flood the journal. */
+export const MAX_DIAGNOSTICS_PER_FILE = 50;
+
 export function compileRules(files: readonly SourceFile[]): Compiled {
   const diagnostics: Diagnostic[] = [];
   const statements: Statement[] = [];
+  let capped = false;
   for (const file of files) {
+    if (capped) break;
+    let shown = 0;
+    let hidden = 0;
+    let firstHidden: Span | undefined;
     for (const line of splitLines(file)) {
+      if (statements.length >= MAX_STATEMENTS) {
+        diagnostics.push(error("too-many-rules", line.span, `more than ${MAX_STATEMENTS} statements in rules.d; this one and all after it are ignored`, "merge rules (port ranges, tcp,udp, CIDR lists) or remove unused files"));
+        capped = true;
+        break;
+      }
       const result = parseLine(line);
       if (result.ok) statements.push(result.statement);
-      else diagnostics.push(...result.diagnostics);
+      else if (shown < MAX_DIAGNOSTICS_PER_FILE) {
+        diagnostics.push(...result.diagnostics);
+        shown++;
+      } else {
+        hidden++;
+        firstHidden ??= line.span;
+      }
+    }
+    if (hidden > 0) {
+      diagnostics.push(error("too-many-errors", firstHidden, `${hidden} more statement(s) in this file have errors and are not listed`, `fix the ones listed, then run: virt-hooks check`));
     }
   }
   const forwards: ForwardRule[] = [];
@@ -33,7 +62,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
         break;
       case "masquerade": {
         const earlier = masquerades.find((m) => m.network === s.network);
-        if (earlier) diagnostics.push(warning("duplicate", s.span, `network "${s.network}" is already masqueraded by an earlier rule`, "remove one of the two"));
+        if (earlier) diagnostics.push(warning("duplicate", s.span, `network ${shown(s.network)} is already masqueraded by an earlier rule`, "remove one of the two"));
         else masquerades.push(s);
         break;
       }
@@ -53,7 +82,8 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   }
   const conflicts = findConflicts(forwards);
   diagnostics.push(...conflicts.map((c) => c.diagnostic));
-  const kept = forwards.filter((f) => !conflicts.some((c) => c.rule === f));
+  const dropped = new Set(conflicts.map((c) => c.rule));
+  const kept = forwards.filter((f) => !dropped.has(f));
   const onError = set.get("on-error")?.value as OnError | undefined;
   const reattach = set.get("reattach")?.value;
   const backend = set.get("backend")?.value as Settings["backend"] | undefined;
@@ -76,33 +106,55 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
  */
 function findConflicts(forwards: readonly ForwardRule[]): { rule: ForwardRule; diagnostic: Diagnostic }[] {
   const out: { rule: ForwardRule; diagnostic: Diagnostic }[] = [];
+  // Each forward is compared only with the earlier ones that share its
+  // from/in limits and could share its host address: one list per host
+  // address plus one for "any address", instead of every earlier forward
+  // (which made thousands of forwards take seconds).
+  type Entry = { readonly index: number; readonly rule: ForwardRule; readonly family?: number };
+  interface Group {
+    readonly all: Entry[];
+    readonly anyAddress: Entry[];
+    readonly byAddress: Map<string, Entry[]>;
+  }
+  const groups = new Map<string, Group>();
   const family = (f: ForwardRule) => f.hostAddress?.family ?? (f.target.kind === "address" ? f.target.family : undefined);
   const limits = (f: ForwardRule) => `${f.from.map((c) => `${c.address}/${c.prefix}`).sort().join(",")}|${f.inInterface ?? ""}`;
-  for (let i = 0; i < forwards.length; i++) {
-    const b = forwards[i] as ForwardRule;
-    for (let j = 0; j < i; j++) {
-      const a = forwards[j] as ForwardRule;
-      const proto = a.protos.find((p) => b.protos.includes(p));
-      if (!proto) continue;
-      if (a.hostPorts.last < b.hostPorts.first || b.hostPorts.last < a.hostPorts.first) continue;
-      const fa = family(a);
-      const fb = family(b);
-      if (fa && fb && fa !== fb) continue;
-      if (a.hostAddress && b.hostAddress && a.hostAddress.address !== b.hostAddress.address) continue;
-      if (limits(a) !== limits(b)) continue;
-      const where = b.hostAddress && a.hostAddress ? `${b.hostAddress.address} ` : a.hostAddress || b.hostAddress ? "an overlapping host address " : "";
-      out.push({
-        rule: b,
-        diagnostic: error(
-          "conflict",
-          b.span,
-          `this forward claims ${proto} ${where}port${b.hostPorts.first === b.hostPorts.last ? ` ${b.hostPorts.first}` : `s ${b.hostPorts.first}-${b.hostPorts.last}`}, which an earlier forward already claims`,
-          "give one of them another host port or a specific host address",
-          a.span,
-        ),
-      });
-      break;
-    }
-  }
+  const clashes = (a: Entry, b: Entry): boolean => {
+    if (!a.rule.protos.some((p) => b.rule.protos.includes(p))) return false;
+    if (a.rule.hostPorts.last < b.rule.hostPorts.first || b.rule.hostPorts.last < a.rule.hostPorts.first) return false;
+    if (a.family && b.family && a.family !== b.family) return false;
+    return !(a.rule.hostAddress && b.rule.hostAddress && a.rule.hostAddress.address !== b.rule.hostAddress.address);
+  };
+  const firstClash = (list: readonly Entry[] | undefined, b: Entry) => list?.find((a) => clashes(a, b));
+  forwards.forEach((rule, index) => {
+    const b: Entry = { index, rule, family: family(rule) };
+    const key = limits(rule);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { all: [], anyAddress: [], byAddress: new Map() }));
+    // The earliest clashing forward, as a scan over all earlier ones would find.
+    const found = rule.hostAddress
+      ? [firstClash(group.byAddress.get(rule.hostAddress.address), b), firstClash(group.anyAddress, b)]
+      : [firstClash(group.all, b)];
+    const a = found.filter((e): e is Entry => e !== undefined).sort((x, y) => x.index - y.index)[0]?.rule;
+    group.all.push(b);
+    if (rule.hostAddress) {
+      const list = group.byAddress.get(rule.hostAddress.address);
+      if (list) list.push(b);
+      else group.byAddress.set(rule.hostAddress.address, [b]);
+    } else group.anyAddress.push(b);
+    if (!a) return;
+    const proto = a.protos.find((p) => rule.protos.includes(p));
+    const where = rule.hostAddress && a.hostAddress ? `${rule.hostAddress.address} ` : a.hostAddress || rule.hostAddress ? "an overlapping host address " : "";
+    out.push({
+      rule,
+      diagnostic: error(
+        "conflict",
+        rule.span,
+        `this forward claims ${proto} ${where}port${rule.hostPorts.first === rule.hostPorts.last ? ` ${rule.hostPorts.first}` : `s ${rule.hostPorts.first}-${rule.hostPorts.last}`}, which an earlier forward already claims`,
+        "give one of them another host port or a specific host address",
+        a.span,
+      ),
+    });
+  });
   return out;
 }

@@ -24,6 +24,15 @@ export function warning(code: string, span: Span | undefined, message: string, h
   return { severity: "warning", code, message, span, ...(hint ? { hint } : {}) };
 }
 
+/**
+ * Text from a rule file inside a message: quoted, control characters escaped
+ * and long words cut, so a hostile line can neither forge log lines (or
+ * terminal escapes) nor make one line megabytes long.
+ */
+export function shown(text: string, max = 80): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === "error");
 }

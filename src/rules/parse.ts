@@ -7,7 +7,7 @@
 //   set reattach on|off
 //   set backend auto|iptables|nftables
 import { familyOf, parseCidr, canonicalAddress, type Cidr } from "../net/ip.js";
-import { error, type Diagnostic } from "./diagnostic.js";
+import { error, shown, type Diagnostic } from "./diagnostic.js";
 import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto } from "./model.js";
 import type { Span } from "./source.js";
 import { anyQuoted, firstUnquoted, lastUnquoted, slice, type Line, type Word } from "./tokenize.js";
@@ -61,7 +61,7 @@ function parseStatement(line: Line): Statement {
       return fail(
         "unknown-statement",
         head.span,
-        `unknown statement "${head.text}"`,
+        `unknown statement ${shown(head.text)}`,
         near ? `did you mean "${near}"? Statements are: ${KEYWORDS.join(", ")}` : `statements are: ${KEYWORDS.join(", ")}`,
       );
     }
@@ -86,7 +86,7 @@ class Words {
   }
   keyword(kw: string, hint?: string): void {
     const w = this.next(`"${kw}"`, hint);
-    if (w.text !== kw || anyQuoted(w)) fail("syntax", w.span, `expected "${kw}", found "${w.text}"`, hint);
+    if (w.text !== kw || anyQuoted(w)) fail("syntax", w.span, `expected "${kw}", found ${shown(w.text)}`, hint);
   }
   done(): boolean {
     return this.i >= this.words.length;
@@ -114,7 +114,7 @@ function parseForward(lineSpan: Span, head: Word, rest: Word[]): ForwardRule {
       if (inInterface !== undefined) fail("syntax", opt.span, `"in" given twice`, "a forward takes one ingress interface");
       inInterface = parseInterface(w.next("an interface name, e.g. eth0"));
     } else {
-      fail("syntax", opt.span, `unexpected "${opt.text}"`, `options after the target are "from CIDR[,CIDR...]" and "in IFACE"`);
+      fail("syntax", opt.span, `unexpected ${shown(opt.text)}`, `options after the target are "from CIDR[,CIDR...]" and "in IFACE"`);
     }
   }
   if (targetPorts && targetPorts.last - targetPorts.first !== 0 && targetPorts.last - targetPorts.first !== hostPorts.last - hostPorts.first) {
@@ -152,9 +152,9 @@ function parseProtos(word: Word): Proto[] {
   for (const p of parts) {
     if (p !== "tcp" && p !== "udp") {
       const near = closest(p, ["tcp", "udp"]);
-      fail("unknown-protocol", word.span, `unknown protocol "${p}"`, `use tcp, udp or tcp,udp${near ? ` (did you mean "${near}"?)` : ""}`);
+      fail("unknown-protocol", word.span, `unknown protocol ${shown(p)}`, `use tcp, udp or tcp,udp${near ? ` (did you mean "${near}"?)` : ""}`);
     }
-    if (protos.includes(p as Proto)) fail("unknown-protocol", word.span, `protocol "${p}" given twice`, "use tcp, udp or tcp,udp");
+    if (protos.includes(p as Proto)) fail("unknown-protocol", word.span, `protocol ${shown(p)} given twice`, "use tcp, udp or tcp,udp");
     protos.push(p as Proto);
   }
   return protos;
@@ -163,7 +163,7 @@ function parseProtos(word: Word): Proto[] {
 function parsePortRange(word: Word): PortRange {
   const m = /^(\d+)(?:-(\d+))?$/.exec(word.text);
   if (!m || anyQuoted(word)) {
-    return fail("bad-port", word.span, `"${word.text}" is not a port or port range`, "write a port (1-65535) or a range such as 8000-8010");
+    return fail("bad-port", word.span, `${shown(word.text)} is not a port or port range`, "write a port (1-65535) or a range such as 8000-8010");
   }
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
@@ -177,7 +177,7 @@ function parsePortRange(word: Word): PortRange {
 function parseAddress(word: Word, what: string): { address: string; family: 4 | 6 } {
   const text = word.text;
   const family = familyOf(text);
-  if (!family) return fail("bad-address", word.span, `"${text}" is not an IP address`, `write ${what} as 192.0.2.10 or [2001:db8::10]`);
+  if (!family) return fail("bad-address", word.span, `${shown(text)} is not an IP address`, `write ${what} as 192.0.2.10 or [2001:db8::10]`);
   return { address: canonicalAddress(text) as string, family };
 }
 
@@ -217,7 +217,7 @@ function parseTarget(word: Word): { target: ForwardTarget; ports?: PortRange } {
       fail("bad-address", word.span, "an IPv6 target needs brackets", `write [${nameAndNet.text}]${ports ? ":PORT" : ""}`);
     }
     if (/^\d+(\.\d+){1,3}$/.test(nameAndNet.text)) {
-      fail("bad-address", nameAndNet.span, `"${nameAndNet.text}" is not a valid IPv4 address`, `fix the address, or quote it if it is a domain's name: "${nameAndNet.text}"`);
+      fail("bad-address", nameAndNet.span, `${shown(nameAndNet.text)} is not a valid IPv4 address`, `fix the address, or quote it if it is a domain's name: "${nameAndNet.text}"`);
     }
   }
   const at = firstUnquoted(nameAndNet, "@");
@@ -246,7 +246,7 @@ function parseCidrList(word: Word): Cidr[] {
     from += part.length + 1;
     const text = part.startsWith("[") && part.includes("]") ? part.replace(/^\[([^\]]*)\]/, "$1") : part;
     const cidr = parseCidr(text);
-    if (!cidr) fail("bad-address", piece.span, `"${part}" is not an address or CIDR`, "write e.g. 10.0.0.0/8 or 2001:db8::/32, separated by commas without spaces");
+    if (!cidr) fail("bad-address", piece.span, `${shown(part)} is not an address or CIDR`, "write e.g. 10.0.0.0/8 or 2001:db8::/32, separated by commas without spaces");
     cidrs.push(cidr as Cidr);
   }
   return cidrs;
@@ -255,7 +255,7 @@ function parseCidrList(word: Word): Cidr[] {
 function parseInterface(word: Word): string {
   // Linux interface names: at most 15 bytes, no "/", no whitespace; iptables's "+" wildcard allowed.
   if (!/^[A-Za-z0-9_.:@+-]{1,15}$/.test(word.text) || word.text === "." || word.text === "..") {
-    fail("bad-interface", word.span, `"${word.text}" is not a valid interface name`, "interface names are at most 15 characters, without spaces or /; see: ip -br link");
+    fail("bad-interface", word.span, `${shown(word.text)} is not a valid interface name`, "interface names are at most 15 characters, without spaces or /; see: ip -br link");
   }
   return word.text;
 }
@@ -265,7 +265,7 @@ function parseMasquerade(lineSpan: Span, head: Word, rest: Word[]): MasqueradeRu
   const net = w.next("a network name", "masquerade NETWORK   (e.g. masquerade route)");
   checkName(net, "network");
   const extra = w.peek();
-  if (extra) fail("syntax", extra.span, `unexpected "${extra.text}"`, "masquerade takes one network name; write one statement per network");
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, "masquerade takes one network name; write one statement per network");
   return { kind: "masquerade", span: lineSpan, network: net.text };
 }
 
@@ -275,7 +275,7 @@ function parseEndpoint(word: Word): Endpoint {
   if (!anyQuoted(word)) {
     const cidr = parseCidr(word.text);
     if (cidr) return { kind: "cidr", cidr };
-    if (/^[\d.:/]+$/.test(word.text)) fail("bad-address", word.span, `"${word.text}" is not a valid address or CIDR`, "write e.g. 192.168.100.0/24");
+    if (/^[\d.:/]+$/.test(word.text)) fail("bad-address", word.span, `${shown(word.text)} is not a valid address or CIDR`, "write e.g. 192.168.100.0/24");
   }
   checkName(word, "network");
   return { kind: "network", name: word.text, span: word.span };
@@ -291,7 +291,7 @@ function parseAccept(lineSpan: Span, head: Word, rest: Word[]): AcceptRule {
   if (!w.done()) protos = parseProtos(w.next("a protocol"));
   if (!w.done()) ports = parsePortRange(w.next("a port"));
   const extra = w.peek();
-  if (extra) fail("syntax", extra.span, `unexpected "${extra.text}"`, ACCEPT_USAGE);
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, ACCEPT_USAGE);
   if (from.kind === "cidr" && to.kind === "cidr" && from.cidr.family !== to.cidr.family) {
     fail("family-mismatch", lineSpan, "FROM and TO are of different IP families", "accept IPv4 to IPv4 and IPv6 to IPv6");
   }
@@ -313,7 +313,7 @@ function parseSet(lineSpan: Span, head: Word, rest: Word[]): Statement {
   const key = w.next("a setting name", usage);
   if (!(key.text in SETTINGS)) {
     const near = closest(key.text, Object.keys(SETTINGS));
-    fail("unknown-setting", key.span, `unknown setting "${key.text}"`, `${near ? `did you mean "${near}"? ` : ""}settings are: ${usage}`);
+    fail("unknown-setting", key.span, `unknown setting ${shown(key.text)}`, `${near ? `did you mean "${near}"? ` : ""}settings are: ${usage}`);
   }
   const allowed = SETTINGS[key.text as SettingKey] as readonly string[];
   const value = w.next("a value", `set ${key.text} ${allowed.join("|")}`);
@@ -322,10 +322,10 @@ function parseSet(lineSpan: Span, head: Word, rest: Word[]): Statement {
       key.text === "on-error"
         ? "set on-error warn   (log and carry on) or   set on-error block   (refuse to start a guest whose rules fail)"
         : `set ${key.text} ${allowed.join("|")}`;
-    fail("bad-setting", value.span, `${key.text} is ${allowed.map((a) => `"${a}"`).join(" or ")}, not "${value.text}"`, hint);
+    fail("bad-setting", value.span, `${key.text} is ${allowed.map((a) => `"${a}"`).join(" or ")}, not ${shown(value.text)}`, hint);
   }
   const extra = w.peek();
-  if (extra) fail("syntax", extra.span, `unexpected "${extra.text}"`, `set ${key.text} ${allowed.join("|")}`);
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, `set ${key.text} ${allowed.join("|")}`);
   return { kind: "set", span: lineSpan, key: key.text as SettingKey, value: value.text };
 }
 
