@@ -5,11 +5,13 @@ import { basename } from "node:path";
 import type { LinkState, ReattachAction } from "../plan/reattach.js";
 import { renderIpBatch } from "../plan/reattach.js";
 import type { RunTool } from "./exec.js";
+import { isDeviceName } from "../net/ip.js";
 
 const SYS = "/sys/class/net";
 
 // Kernel device names: nothing that could escape a path or an ip(8) command.
-const DEVICE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+// libvirt/*.ts already drops other names; checked again where they are used.
+const DEVICE = { test: isDeviceName };
 
 export function readLinks(names: Iterable<string>): Map<string, LinkState> {
   const out = new Map<string, LinkState>();

@@ -1,6 +1,7 @@
 // A running domain as far as forwards and re-attach care: its name and its
 // NICs. Reads both the hook's <domain> and the status file's <domstatus>.
-import { attr, child, children, parseXml, text, type XmlNode } from "./xml.js";
+import { isDeviceName, normalMac } from "../net/ip.js";
+import { attr, child, children, checkName, parseXml, text, XmlError, type XmlNode } from "./xml.js";
 
 export interface DomainInterface {
   /** Lower-case MAC: the stable identity of a NIC (taps are renamed, and absent on stop). */
@@ -26,22 +27,23 @@ export interface DomainInfo {
 export function parseDomainXml(xml: string): DomainInfo {
   const doc = parseXml(xml);
   const domain = child(doc, "domain") ?? child(child(doc, "domstatus"), "domain");
-  if (!domain) throw new Error("no <domain> element");
+  if (!domain) throw new XmlError("no <domain> element");
   return domainFromNode(domain);
 }
 
 export function domainFromNode(domain: XmlNode): DomainInfo {
-  const name = text(domain, "name");
-  if (!name) throw new Error("<domain> has no <name>");
+  const name = checkName(text(domain, "name"), "domain");
   const interfaces: DomainInterface[] = [];
   for (const nic of children(child(domain, "devices"), "interface")) {
-    const mac = attr(child(nic, "mac"), "address")?.toLowerCase();
+    // A NIC is known by its MAC; one we cannot read is one we cannot match.
+    const mac = normalMac(attr(child(nic, "mac"), "address") ?? "");
     if (!mac) continue;
     const source = child(nic, "source");
     const actual = child(nic, "actual");
-    const bridge = attr(source, "bridge") ?? attr(child(actual, "source"), "bridge");
+    // Device names reach iptables/nft/ip: one that is not a plain device name is dropped here.
+    const bridge = device(attr(source, "bridge") ?? attr(child(actual, "source"), "bridge"));
     const network = attr(source, "network");
-    const tap = attr(child(nic, "target"), "dev");
+    const tap = device(attr(child(nic, "target"), "dev"));
     const mtu = Number(attr(child(nic, "mtu"), "size"));
     const tags = children(child(nic, "vlan") ?? child(actual, "vlan"), "tag")
       .map((t) => Number(attr(t, "id")))
@@ -50,7 +52,7 @@ export function domainFromNode(domain: XmlNode): DomainInfo {
     interfaces.push({
       mac,
       type: attr(nic, "type") ?? "",
-      ...(network ? { network } : {}),
+      ...(network && !hasControl(network) ? { network } : {}),
       ...(bridge ? { bridge } : {}),
       ...(tap ? { tap } : {}),
       ...(Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
@@ -61,3 +63,6 @@ export function domainFromNode(domain: XmlNode): DomainInfo {
   const uuid = text(domain, "uuid");
   return { name, ...(uuid ? { uuid } : {}), interfaces };
 }
+
+const device = (name: string | undefined) => (name !== undefined && isDeviceName(name) ? name : undefined);
+const hasControl = (s: string) => /[\x00-\x1f\x7f]/.test(s);

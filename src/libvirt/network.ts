@@ -1,8 +1,8 @@
 // A libvirt network as far as our rules care: bridge, forward mode, subnets,
 // DHCP host entries, and which firewall backend libvirt used for it. Reads the
 // hook's <hookData>, the status file's <networkstatus> and a bare <network>.
-import { canonicalAddress, familyOf, makeCidr, prefixFromNetmask, type Cidr, type Family } from "../net/ip.js";
-import { attr, child, children, parseXml, text, type XmlNode } from "./xml.js";
+import { canonicalAddress, familyOf, isDeviceName, makeCidr, normalMac, prefixFromNetmask, type Cidr, type Family } from "../net/ip.js";
+import { attr, checkName, child, children, parseXml, text, XmlError, type XmlNode } from "./xml.js";
 
 export interface DhcpHost {
   readonly mac?: string;
@@ -46,7 +46,7 @@ export function parseNetworkHookXml(xml: string): NetworkHookData {
   const doc = parseXml(xml);
   const hook = child(doc, "hookData");
   const netNode = child(hook, "network") ?? child(doc, "network");
-  if (!netNode) throw new Error("no <network> element");
+  if (!netNode) throw new XmlError("no <network> element");
   const portNode = child(hook, "networkport");
   return { network: networkFromNode(netNode), ...(portNode ? { port: portFromNode(portNode) } : {}) };
 }
@@ -56,24 +56,25 @@ export function parseNetworkStatusXml(xml: string): NetworkInfo {
   const doc = parseXml(xml);
   const status = child(doc, "networkstatus");
   const netNode = child(status, "network") ?? child(doc, "network");
-  if (!netNode) throw new Error("no <network> element");
+  if (!netNode) throw new XmlError("no <network> element");
   const backend = children(status, "firewall").map((f) => attr(f, "backend")).find(Boolean);
   return { ...networkFromNode(netNode), ...(backend ? { firewallBackend: backend } : {}) };
 }
 
 export function portFromNode(node: XmlNode): NetworkPort {
-  const owner = text(child(node, "owner"), "name");
-  const mac = attr(child(node, "mac"), "address")?.toLowerCase();
-  const bridge = attr(child(node, "plug"), "bridge");
+  const ownerName = text(child(node, "owner"), "name");
+  const owner = ownerName && !/[\x00-\x1f\x7f]/.test(ownerName) ? ownerName : undefined;
+  const mac = normalMac(attr(child(node, "mac"), "address") ?? "");
+  const bridge = device(attr(child(node, "plug"), "bridge"));
   return { ...(owner ? { owner } : {}), ...(mac ? { mac } : {}), ...(bridge ? { bridge } : {}) };
 }
 
 function networkFromNode(net: XmlNode): NetworkInfo {
-  const name = text(net, "name");
-  if (!name) throw new Error("<network> has no <name>");
+  const name = checkName(text(net, "name"), "network");
   const forward = child(net, "forward");
   const forwardMode = forward ? attr(forward, "mode") ?? "nat" : "isolated";
-  const bridge = attr(child(net, "bridge"), "name");
+  // The bridge name reaches iptables (-i/-o), nft (iifname "...") and ip: plain device names only.
+  const bridge = device(attr(child(net, "bridge"), "name"));
   const subnets: NetworkSubnet[] = [];
   for (const ip of children(net, "ip")) {
     const subnet = subnetFromNode(ip);
@@ -100,9 +101,14 @@ function subnetFromNode(ip: XmlNode): NetworkSubnet | undefined {
   const dhcpHosts = children(dhcp, "host").flatMap((h): DhcpHost[] => {
     const address = canonicalAddress(attr(h, "ip") ?? "");
     if (!address) return [];
-    const mac = attr(h, "mac")?.toLowerCase();
+    const macText = attr(h, "mac");
+    const mac = macText === undefined ? undefined : normalMac(macText);
+    // A host entry whose MAC we cannot read must not turn into a by-name entry.
+    if (macText !== undefined && !mac) return [];
     const name = attr(h, "name");
     return [{ address, ...(mac ? { mac } : {}), ...(name ? { name } : {}) }];
   });
   return { family, gateway, cidr, dhcpRanges, dhcpHosts };
 }
+
+const device = (name: string | undefined) => (name !== undefined && isDeviceName(name) ? name : undefined);

@@ -14,7 +14,12 @@ export class XmlError extends Error {}
 let parser: XMLParser | undefined;
 
 export function parseXml(text: string): XmlNode {
-  if (text.length > MAX_XML_BYTES) throw new XmlError(`XML input of ${text.length} bytes refused (limit ${MAX_XML_BYTES})`);
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > MAX_XML_BYTES) throw new XmlError(`XML input of ${bytes} bytes refused: libvirt's own XML is tens of KiB, the limit is ${MAX_XML_BYTES}`);
+  // libvirt never writes a DTD. Refusing one outright means no entity can be
+  // declared at all, whatever the parser's options (billion laughs, external
+  // entities), instead of trusting that it is not expanded.
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new XmlError("XML input with a <!DOCTYPE> or <!ENTITY> declaration refused: libvirt never sends one");
   parser ??= new XMLParser({
     ignoreAttributes: false,
     attributeNamePrefix: "@",
@@ -34,8 +39,11 @@ export function parseXml(text: string): XmlNode {
   }
 }
 
+// Own properties only: a name never resolves through Object.prototype.
+const own = (node: XmlNode | undefined, key: string): unknown => (node !== undefined && Object.hasOwn(node, key) ? node[key] : undefined);
+
 export function children(node: XmlNode | undefined, name: string): XmlNode[] {
-  const value = node?.[name];
+  const value = own(node, name);
   return Array.isArray(value) ? (value.filter((v) => typeof v === "object" && v !== null) as XmlNode[]) : [];
 }
 
@@ -44,16 +52,17 @@ export function child(node: XmlNode | undefined, name: string): XmlNode | undefi
 }
 
 export function attr(node: XmlNode | undefined, name: string): string | undefined {
-  const value = node?.[`@${name}`];
+  const value = own(node, `@${name}`);
   return typeof value === "string" ? decodeEntities(value) : undefined;
 }
 
 /** Text content of <name>value</name>. */
 export function text(node: XmlNode | undefined, name: string): string | undefined {
-  const value = node?.[name];
+  const value = own(node, name);
   const first = Array.isArray(value) ? value[0] : undefined;
   if (typeof first === "string") return decodeEntities(first);
-  if (first && typeof first === "object" && typeof (first as XmlNode)["#text"] === "string") return decodeEntities((first as XmlNode)["#text"] as string);
+  const inner = first && typeof first === "object" ? own(first as XmlNode, "#text") : undefined;
+  if (typeof inner === "string") return decodeEntities(inner);
   return undefined;
 }
 
@@ -73,4 +82,15 @@ function decodeEntities(s: string): string {
       }
     }
   });
+}
+
+/**
+ * A domain's or network's <name>: present, and free of control characters
+ * (libvirt refuses those too), so that no name can break a log line, a hint
+ * or a transaction. Length and other characters are the quoting's business.
+ */
+export function checkName(name: string | undefined, what: "domain" | "network"): string {
+  if (!name) throw new XmlError(`<${what}> has no <name>`);
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new XmlError(`<${what}> name ${JSON.stringify(name.slice(0, 80))} contains a control character`);
+  return name;
 }

@@ -114,3 +114,18 @@ export function formatCidr(cidr: Cidr): string {
 export function isHostCidr(cidr: Cidr): boolean {
   return cidr.prefix === bits(cidr.family);
 }
+
+// Kernel device names as we accept them from libvirt's XML and pass them to
+// iptables, nft and ip: nothing that could split a command word, end an nft
+// string or escape a /sys path. libvirt's own (virbrN, vnetN, macvtapN) fit.
+const DEVICE_NAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+
+export function isDeviceName(name: string): boolean {
+  return DEVICE_NAME.test(name) && name !== "." && name !== "..";
+}
+
+/** "52:54:00:AA:bb:0c" -> "52:54:00:aa:bb:0c"; anything else -> undefined. */
+export function normalMac(mac: string): string | undefined {
+  const m = mac.trim().toLowerCase();
+  return /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m) ? m : undefined;
+}

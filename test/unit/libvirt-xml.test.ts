@@ -54,11 +54,38 @@ describe("libvirt XML as libvirt 11.3 sent it", () => {
     expect(parseNetworkStatusXml(fixture("status-network-default.xml")).firewallBackend).toBe("iptables");
   });
 
-  it("does not expand entities and refuses oversize input", () => {
+  it("refuses any DTD (so no entity is ever declared, let alone expanded) and oversize input", () => {
     const bomb = `<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><domain><name>&b;</name></domain>`;
-    expect(() => parseDomainXml(bomb)).not.toThrow(/memory/);
-    expect(parseDomainXml(bomb).name).not.toContain("aaaaaaaaaa");
-    expect(() => parseXml("<a>" + "x".repeat(MAX_XML_BYTES) + "</a>")).toThrow(XmlError);
+    expect(() => parseDomainXml(bomb)).toThrow(/<!DOCTYPE> or <!ENTITY> declaration refused/);
+    expect(() => parseDomainXml(bomb)).toThrow(XmlError);
+    // An undeclared entity reference stays text: nothing to expand it with.
+    expect(parseDomainXml("<domain><name>&b;</name></domain>").name).toBe("&b;");
+    expect(() => parseXml("<a>" + "x".repeat(MAX_XML_BYTES) + "</a>")).toThrow(/bytes refused: libvirt's own XML is tens of KiB/);
+    // The limit counts bytes, not UTF-16 units.
+    expect(() => parseXml("<a>" + "é".repeat(MAX_XML_BYTES / 2 + 1) + "</a>")).toThrow(XmlError);
+  });
+
+  it("drops device names and MACs that are not plain, and refuses names with control characters", () => {
+    const d = parseDomainXml(
+      `<domain><name>a b</name><devices>
+        <interface type='bridge'><mac address='52:54:00:AA:BB:CC'/><source bridge='br0 -j ACCEPT'/><target dev='vnet"0'/></interface>
+        <interface type='network'><mac address="52:54:00:aa:bb:cc' x"/><source network='default'/></interface>
+      </devices></domain>`,
+    );
+    expect(d.interfaces).toEqual([{ mac: "52:54:00:aa:bb:cc", type: "bridge" }]);
+    expect(() => parseDomainXml("<domain><name>a&#10;b</name></domain>")).toThrow(/control character/);
+    expect(() => parseNetworkHookXml("<hookData><network><name>n&#27;[31m</name></network></hookData>")).toThrow(XmlError);
+    const n = parseNetworkHookXml(`<hookData><network><name>n</name><bridge name='virbr0"; flush ruleset'/>
+      <ip address='10.0.0.1' prefix='24'><dhcp><host mac='nonsense' name='x' ip='10.0.0.5'/><host name='y' ip='10.0.0.6'/></dhcp></ip></network></hookData>`).network;
+    expect(n.bridge).toBeUndefined();
+    // A host entry with an unreadable MAC is dropped, not turned into a by-name entry.
+    expect(n.subnets[0]?.dhcpHosts).toEqual([{ address: "10.0.0.6", name: "y" }]);
+  });
+
+  it("never reads a name through Object.prototype", () => {
+    expect(() => parseDomainXml("<domain><devices/></domain>")).toThrow(/no <name>/);
+    expect(() => parseXml("<toString/>")).not.toThrow();
+    expect(() => parseDomainXml("<domain><name>x</name><devices><interface><mac address='52:54:00:00:00:01'/><valueOf/></interface></devices></domain>")).not.toThrow();
   });
 
   it("decodes the predefined entities in names", () => {
