@@ -1,0 +1,205 @@
+// The cases of issue 8, each timing the real executable as libvirt runs it.
+// Every timed run is also checked: exit 0, nothing on stdout, no failure in
+// its log line, and the kernel state it leaves (a wrong-but-fast hook must not
+// look good here).
+import { BenchHost, forwardsTo, guest } from "./host.mjs";
+import { driftDnat, fingerprint, libvirtRebuild, resetFirewall } from "./firewall.mjs";
+import { summarize, traceChildren } from "./children.mjs";
+import { Samples, timed } from "./measure.mjs";
+
+export const FORWARD_COUNTS = [1, 10, 50, 200];
+
+export class Bench {
+  constructor({ hostNetns, binary, floor, reps }) {
+    Object.assign(this, { hostNetns, binary, floor, reps });
+    this.floors = { true: new Samples(), floor: new Samples() };
+    this.rows = [];
+    this.problems = [];
+  }
+
+  row(section, name, backend, extra = {}) {
+    const r = { section, name, backend, samples: new Samples(), ...extra };
+    this.rows.push(r);
+    return r;
+  }
+
+  /** A hook run, timed (into `row`, if given) and checked. */
+  async hook(host, line, input, row) {
+    const r = await timed(host.hookArgv(line), { env: host.env(), input });
+    this.check(line, r);
+    row?.samples.add(r.ms);
+    return r;
+  }
+
+  check(what, r) {
+    if (r.code !== 0 || r.stdout !== "" || /FAILED|error:|internal error/.test(r.stderr)) {
+      this.problems.push(`${what}: exit ${r.code}, stdout ${JSON.stringify(r.stdout.slice(0, 80))}, stderr ${r.stderr.trim().slice(0, 300)}`);
+    }
+  }
+
+  async expectState(backend, wanted, what) {
+    const got = await fingerprint(this.hostNetns, backend);
+    if (got !== wanted) this.problems.push(`${what}: kernel holds ${got}, expected ${wanted}`);
+    return got === wanted;
+  }
+
+  /** One untimed traced run: transactions and other children. */
+  async trace(host, line, input, row) {
+    const { run, children } = await traceChildren(host.hookArgv(line), { env: host.env(), input });
+    this.check(`${line} (traced)`, run);
+    Object.assign(row, summarize(children));
+  }
+}
+
+/** /bin/true and the trivial single executable, interleaved, with the hooks' environment and stdin. */
+export async function floors(b, input) {
+  const env = { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+  for (let i = 0; i < b.reps.fast; i++) {
+    b.floors.true.add((await timed(["/bin/true"], { env, input })).ms);
+    b.floors.floor.add((await timed([b.floor], { env, input })).ms);
+  }
+}
+
+/** Events the hook must decide from argv and rules.d alone: no firewall, no child. */
+export async function ignoredEvents(b) {
+  const host = new BenchHost(b.binary, "iptables");
+  try {
+    const g = guest(1);
+    const other = guest(2);
+    host.setGuests([g, other]);
+    host.writeRules(forwardsTo(g, 10));
+    await resetFirewall(b.hostNetns, "iptables");
+    const cases = [
+      ["qemu start of a domain no rule names", `qemu ${other.name} start begin -`, host.domainXml(other)],
+      ["qemu prepare (nothing to do)", `qemu ${g.name} prepare begin -`, host.domainXml(g)],
+      ["qemu release (nothing to do)", `qemu ${g.name} release end destroyed`, host.domainXml(g)],
+      ["network start (nothing to do)", "network default start begin -", host.networkXml("01-network-start-begin.xml")],
+    ];
+    for (const [name, line, input] of cases) {
+      const row = b.row("ignored", name, "-");
+      await b.hook(host, line, input); // warm the page cache
+      for (let i = 0; i < b.reps.fast; i++) await b.hook(host, line, input, row);
+      await b.trace(host, line, input, row);
+    }
+  } finally {
+    host.dispose();
+  }
+}
+
+/** start, reconnect (in sync, and after our DNAT rules were flushed), stopped of one guest with `count` forwards. */
+export async function lifecycle(b, backend, count) {
+  const host = new BenchHost(b.binary, backend);
+  try {
+    const g = guest(1);
+    host.setGuests([g]);
+    host.writeRules(forwardsTo(g, count));
+    await resetFirewall(b.hostNetns, backend);
+    const xml = host.domainXml(g);
+    const stoppedXml = host.domainXml(g, "17-qemu-stopped-end.xml");
+    // What the kernel holds with the guest running, and after it stopped (our chains, empty).
+    await b.hook(host, `qemu ${g.name} start begin -`, xml);
+    const live = await fingerprint(b.hostNetns, backend);
+    await b.hook(host, `qemu ${g.name} stopped end -`, stoppedXml);
+    const idle = await fingerprint(b.hostNetns, backend);
+    const rows = {
+      start: b.row("event", `start, ${count} fwd`, backend, { count }),
+      reconnect: b.row("event", `reconnect, ${count} fwd`, backend, { count }),
+      drift: b.row("event", `reconnect after our DNAT was flushed, ${count} fwd`, backend, { count, repaired: 0, tries: 0 }),
+      stopped: b.row("event", `stopped, ${count} fwd`, backend, { count }),
+    };
+    const cycle = async (traced) => {
+      const run = traced ? (line, input, row) => b.trace(host, line, input, row) : (line, input, row) => b.hook(host, line, input, row);
+      host.running(g, false);
+      await run(`qemu ${g.name} start begin -`, xml, rows.start);
+      await b.expectState(backend, live, `${backend} start ${count}`);
+      host.running(g, true);
+      await run(`qemu ${g.name} reconnect begin -`, xml, rows.reconnect);
+      await b.expectState(backend, live, `${backend} reconnect ${count}`);
+      await driftDnat(b.hostNetns, backend);
+      await run(`qemu ${g.name} reconnect begin -`, xml, rows.drift);
+      rows.drift.tries++;
+      if ((await fingerprint(b.hostNetns, backend)) === live) rows.drift.repaired++;
+      else await b.hook(host, `qemu ${g.name} start begin -`, xml); // put it right for the next step (old binaries)
+      await run(`qemu ${g.name} stopped end -`, stoppedXml, rows.stopped);
+      host.running(g, false);
+      await b.expectState(backend, idle, `${backend} stopped ${count}`);
+    };
+    for (let i = 0; i < b.reps.event; i++) await cycle(false);
+    await cycle(true);
+  } finally {
+    host.dispose();
+  }
+}
+
+/** libvirtd restarts with 50 guests running: 50 `reconnect` hooks at once; total wall time. */
+export async function storm(b, backend, guests = 50, perGuest = 2) {
+  const host = new BenchHost(b.binary, backend);
+  try {
+    const all = Array.from({ length: guests }, (_, i) => guest(i + 1));
+    host.setGuests(all);
+    host.writeRules(all.map((g, i) => forwardsTo(g, perGuest, 20000 + i * perGuest)).join(""));
+    await resetFirewall(b.hostNetns, backend);
+    for (const g of all) host.running(g, true);
+    b.check("apply", await timed(host.cliArgv("apply"), { env: host.env() }));
+    const live = await fingerprint(b.hostNetns, backend);
+    const env = { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+    const floorRow = b.row("storm", `${guests} trivial single executables in parallel (floor)`, "-");
+    const rows = [
+      [b.row("storm", `${guests} reconnects, firewall as we left it`, backend, { transactions: [] }), false],
+      [b.row("storm", `${guests} reconnects after libvirt rebuilt its rules`, backend, { transactions: [] }), true],
+    ];
+    for (let i = 0; i < b.reps.storm; i++) {
+      const t0 = performance.now();
+      await Promise.all(all.map(() => timed([b.floor], { env, input: "" })));
+      floorRow.samples.add(performance.now() - t0);
+      for (const [row, rebuild] of rows) {
+        if (rebuild) await libvirtRebuild(b.hostNetns, backend);
+        const s0 = performance.now();
+        const runs = await Promise.all(all.map((g) => timed(host.hookArgv(`qemu ${g.name} reconnect begin -`), { env: host.env(), input: host.domainXml(g) })));
+        row.samples.add(performance.now() - s0);
+        runs.forEach((r, k) => b.check(`storm ${all[k].name}`, r));
+        // Each log line says whether that hook changed the firewall ("unchanged" when not).
+        row.transactions.push(runs.filter((r) => /ipv4 (\+|re-asserted)/.test(r.stderr)).length);
+        await b.expectState(backend, live, `${backend} storm`);
+      }
+    }
+  } finally {
+    host.dispose();
+  }
+}
+
+/** `virt-hooks apply` against the number of forwards: first apply, unchanged, one rule changed. */
+export async function applyCost(b, backend, counts = [1, 10, 100, 1000]) {
+  const host = new BenchHost(b.binary, backend);
+  try {
+    host.setGuests([]);
+    await resetFirewall(b.hostNetns, backend);
+    const rules = (n, last) => {
+      const lines = [];
+      for (let i = 0; i < n; i++) lines.push(`forward tcp 192.168.1.100:${20000 + i} to 192.168.122.${20 + (i % 200)}:${i === n - 1 ? last : 22}`);
+      return lines.join("\n") + "\n";
+    };
+    const cli = async (row, ...args) => {
+      const r = await timed(host.cliArgv(...args), { env: host.env() });
+      if (r.code !== 0) b.problems.push(`${args.join(" ")}: exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+      row?.samples.add(r.ms);
+    };
+    for (const n of counts) {
+      const first = b.row("apply", `apply ${n} fwd, from nothing`, backend, { count: n });
+      const same = b.row("apply", `apply ${n} fwd, unchanged`, backend, { count: n });
+      const changed = b.row("apply", `apply ${n} fwd, one changed`, backend, { count: n });
+      for (let i = 0; i < b.reps.apply; i++) {
+        host.writeRules(rules(n, 22));
+        await cli(undefined, "flush");
+        await cli(first, "apply");
+        await cli(same, "apply");
+        host.writeRules(rules(n, 23));
+        await cli(changed, "apply");
+      }
+    }
+    await cli(undefined, "flush");
+  } finally {
+    host.dispose();
+  }
+}
+
