@@ -5,23 +5,39 @@
 #   sudo ./install.sh                  build if needed, install, reload libvirt, apply
 #   DESTDIR=/tmp/pkg ./install.sh      stage for a package (no reload, no apply)
 #   sudo ./install.sh --uninstall      remove hooks, binary, examples and our firewall chains
+#
+# Files, with the default prefix /usr/local:
+#   $prefix/sbin/virt-hooks                              the program (one executable)
+#   /etc/libvirt/hooks/{qemu,network}                    symlinks to it
+#   /etc/libvirt/hooks/rules.d/*.rules.example           inactive examples
+#   $prefix/lib/systemd/system/virt-hooks-apply.{service,timer}, virt-hooks-reapply.service
+#   $prefix/share/man/man8/virt-hooks.8.gz, man5/virt-hooks.rules.5.gz
+#   $prefix/share/bash-completion/completions/virt-hooks
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: ./install.sh [--prefix DIR] [--hooks-dir DIR] [--no-reload] [--uninstall]
+Usage: ./install.sh [--prefix DIR] [--hooks-dir DIR] [--unit-dir DIR] [--no-reload] [--no-build] [--uninstall]
 
-  --prefix DIR      install the binary as DIR/sbin/virt-hooks (default /usr/local)
+  --prefix DIR      install the binary as DIR/sbin/virt-hooks, manual pages under
+                    DIR/share/man, bash completion under DIR/share/bash-completion
+                    (default /usr/local)
   --hooks-dir DIR   libvirt's hooks directory (default /etc/libvirt/hooks)
-  --no-reload       do not signal libvirt's daemons and do not apply now
+  --unit-dir DIR    systemd system units (default PREFIX/lib/systemd/system)
+  --no-reload       do not signal libvirt's daemons, do not start the units and
+                    do not apply now
+  --no-build        install dist/virt-hooks as it is (fail if it is missing)
   --uninstall       remove what install.sh added (rule files you wrote are kept)
-Environment: DESTDIR stages everything below that directory (implies --no-reload).
+Environment: DESTDIR stages everything below that directory (implies --no-reload;
+systemctl is never run).
 USAGE
 }
 
 prefix=/usr/local
 hooks_dir=/etc/libvirt/hooks
+unit_dir=
 reload=1
+build=1
 action=install
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,7 +45,10 @@ while [ $# -gt 0 ]; do
     --prefix=*) prefix=${1#*=}; shift ;;
     --hooks-dir) hooks_dir=${2:?--hooks-dir needs a directory}; shift 2 ;;
     --hooks-dir=*) hooks_dir=${1#*=}; shift ;;
+    --unit-dir) unit_dir=${2:?--unit-dir needs a directory}; shift 2 ;;
+    --unit-dir=*) unit_dir=${1#*=}; shift ;;
     --no-reload) reload=0; shift ;;
+    --no-build) build=0; shift ;;
     --uninstall) action=uninstall; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -38,12 +57,19 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 destdir=${DESTDIR:-}
+destdir=${destdir%/}                    # DESTDIR=/ is the live system
 [ -n "$destdir" ] && reload=0
 bin="$prefix/sbin/virt-hooks"           # where it runs from
 bin_staged="$destdir$bin"               # where we write it
 hooks="$destdir$hooks_dir"
 drivers=(qemu network)
 previous_name=00-previous-hook          # an admin's own hook, kept working under DRIVER.d/
+units_staged="$destdir${unit_dir:-$prefix/lib/systemd/system}"
+units=(virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service)
+dropin=virt-hooks-.service.d/sandbox.conf  # shared by every virt-hooks-*.service
+man_staged="$destdir$prefix/share/man"
+manpages=(man8/virt-hooks.8 man5/virt-hooks.rules.5)
+completion_staged="$destdir$prefix/share/bash-completion/completions/virt-hooks"
 
 say() { echo "install.sh: $*"; }
 
@@ -62,11 +88,79 @@ reload_libvirt() {
   [ "$reloaded" = 1 ] || say "no running libvirt daemon found; the hooks take effect when it starts"
 }
 
+# systemctl only for the live system: never while staging, never without systemd as init.
+systemd_live() { [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+# Units name the binary by its path; they ship with the default one.
+install_units() {
+  install -d -m 0755 "$units_staged" "$units_staged/$(dirname "$dropin")"
+  local u
+  for u in "${units[@]}" "$dropin"; do
+    sed "s|/usr/local/sbin/virt-hooks|$bin|g" "$here/systemd/$u" >"$units_staged/$u.new.$$"
+    chmod 0644 "$units_staged/$u.new.$$"
+    mv -f "$units_staged/$u.new.$$" "$units_staged/$u"
+  done
+  say "systemd units in ${units_staged#"$destdir"}: ${units[*]} (+ $dropin)"
+  if systemd_live; then
+    systemctl daemon-reload
+    # apply.service runs at boot (and after firewall/libvirt restarts); the
+    # timer repairs drift every minute; reapply follows reloads.
+    systemctl enable --quiet "${units[@]}"
+    if [ "$reload" = 1 ]; then
+      systemctl start virt-hooks-apply.timer virt-hooks-reapply.service
+      say "enabled and started virt-hooks-apply.timer and virt-hooks-reapply.service"
+    else
+      say "enabled the units (not started: --no-reload)"
+    fi
+  fi
+}
+
+uninstall_units() {
+  if systemd_live; then
+    local u present=()
+    for u in "${units[@]}"; do [ -e "$units_staged/$u" ] && present+=("$u"); done
+    if [ "${#present[@]}" -gt 0 ]; then
+      systemctl disable --now --quiet "${present[@]}" || say "could not disable ${present[*]} (see above)"
+    fi
+  fi
+  for u in "${units[@]}" "$dropin"; do rm -f "$units_staged/$u"; done
+  rmdir "$units_staged/$(dirname "$dropin")" 2>/dev/null || true
+  if systemd_live; then systemctl daemon-reload; fi
+}
+
+# Manual pages gzipped as distributions ship them (-n: no name or time
+# inside, so a second run writes the same bytes); plain when gzip is absent.
+install_docs() {
+  local m dir
+  for m in "${manpages[@]}"; do
+    dir="$man_staged/$(dirname "$m")"
+    install -d -m 0755 "$dir"
+    rm -f "$man_staged/$m" "$man_staged/$m.gz"
+    if command -v gzip >/dev/null; then
+      gzip -9nc "$here/docs/man/$(basename "$m")" >"$man_staged/$m.gz"
+      chmod 0644 "$man_staged/$m.gz"
+    else
+      install -m 0644 "$here/docs/man/$(basename "$m")" "$man_staged/$m"
+    fi
+  done
+  install -d -m 0755 "$(dirname "$completion_staged")"
+  install -m 0644 "$here/completion/virt-hooks.bash" "$completion_staged"
+  say "manual pages virt-hooks(8), virt-hooks.rules(5); bash completion"
+}
+
+uninstall_docs() {
+  local m
+  for m in "${manpages[@]}"; do rm -f "$man_staged/$m" "$man_staged/$m.gz"; done
+  rm -f "$completion_staged"
+}
+
 is_ours() { [ -L "$1" ] && [ "$(readlink "$1")" = "$bin" ]; }
 
 do_install() {
   local src="$here/dist/virt-hooks"
-  if [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ]; then
+  if [ "$build" = 0 ]; then
+    [ -x "$src" ] || { echo "install.sh: --no-build: $src is missing (npm run build)" >&2; exit 1; }
+  elif [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ]; then
     command -v npm >/dev/null || { echo "install.sh: dist/virt-hooks is missing or stale and npm is not installed to build it (apt-get install nodejs npm)" >&2; exit 1; }
     say "building dist/virt-hooks"
     (cd "$here" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run -s build)
@@ -106,6 +200,8 @@ do_install() {
   done
   say "examples in $hooks_dir/rules.d/*.rules.example (inactive: copy one to NAME.rules to use it)"
 
+  install_docs
+  install_units
   reload_libvirt
   if [ "$reload" = 1 ]; then
     if "$bin" apply; then :; else say "virt-hooks apply reported problems (see above); fix the rules, then run: virt-hooks apply"; fi
@@ -113,9 +209,8 @@ do_install() {
 }
 
 do_uninstall() {
-  if [ "$reload" = 1 ] && [ -x "$bin_staged" ]; then
-    "$bin_staged" flush || say "could not remove our firewall chains (see above)"
-  fi
+  # Units first, so the timer cannot put back what flush removes below.
+  uninstall_units
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
     if is_ours "$hook"; then rm -f "$hook"; fi
@@ -125,10 +220,25 @@ do_uninstall() {
       say "restored your previous $hook"
     fi
   done
+  # Hooks gone, so no event re-applies behind flush's back.
+  if [ "$reload" = 1 ] && [ -x "$bin_staged" ]; then
+    "$bin_staged" flush || say "could not remove our firewall chains (see above)"
+  fi
   rm -f "$hooks"/rules.d/*.rules.example
   if rmdir "$hooks/rules.d" 2>/dev/null; then :; elif [ -d "$hooks/rules.d" ]; then say "kept $hooks_dir/rules.d: it holds your rule files"; fi
+  uninstall_docs
   rm -f "$bin_staged"
   rm -rf "$destdir/run/virt-hooks"
+  # Staging: leave the tree as it was found, without the directories we made.
+  # (On a live system /usr/local/sbin and friends stay, empty or not.)
+  if [ -n "$destdir" ]; then
+    local dir
+    for dir in "$(dirname "$bin_staged")" "$hooks" "$units_staged" "$man_staged/man8" "$man_staged/man5" "$(dirname "$completion_staged")"; do
+      while [ "$dir" != "$destdir" ] && [ "${dir#"$destdir"/}" != "$dir" ] && rmdir "$dir" 2>/dev/null; do
+        dir=$(dirname "$dir")
+      done
+    done
+  fi
   reload_libvirt
   say "uninstalled"
 }
