@@ -1,25 +1,31 @@
-// The admin face: check, plan, apply, flush. Human output on stdout, problems
-// on stderr, exit codes as documented in cli/help.ts.
-import { readHostView } from "../effects/libvirt-state.js";
-import { readRuleFiles } from "../effects/rules-files.js";
+// The admin face: check, plan, apply, status, explain, flush. Human output on
+// stdout, problems on stderr (or everything in one JSON document with --json),
+// exit codes as documented in cli/help.ts.
 import { acquireLock, LockTimeout } from "../effects/lock.js";
 import { openLogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
-import { compileRules } from "../rules/compile.js";
-import { formatDiagnostic, hasErrors } from "../rules/diagnostic.js";
+import { formatDiagnostic } from "../rules/diagnostic.js";
 import { formatLine } from "../rules/source.js";
-import type { Rule } from "../rules/model.js";
-import { hostWarnings, resolvePlan } from "../plan/resolve.js";
-import type { RuleState } from "../plan/intents.js";
-import { reconcile } from "../apply/reconcile.js";
+import { resolvePlan } from "../plan/resolve.js";
+import type { Plan, RuleState } from "../plan/intents.js";
+import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
 import { removeIptables } from "../apply/iptables-backend.js";
 import { renderIptables } from "../render/iptables.js";
 import { summaryLine } from "../hook/outcome.js";
+import { formatEvent } from "../libvirt/event.js";
 import { HELP } from "./help.js";
 import type { CliArgs } from "./args.js";
 import { runHook } from "../hook/run-hook.js";
 import type { Driver } from "../libvirt/event.js";
+import { loadContext, type Context } from "./context.js";
+import { diagnosticJson, familyJson, jsonText, JSON_VERSION, problemJson, ruleText, stateJson } from "./json.js";
+import { parseEventText, planEvent, type EventPlan } from "./plan-event.js";
+import { runStatus, STATUS_EXIT } from "./status-cmd.js";
+import { runExplain } from "./explain-cmd.js";
+import { targetsOf as ruleTargets } from "../status/report.js";
+
+export { ruleText };
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -29,16 +35,11 @@ export interface CliIo {
   readonly version: string;
 }
 
-export const EXIT = { ok: 0, ruleErrors: 1, usage: 2, applyFailed: 3, unresolved: 4 } as const;
+export const EXIT = { ok: 0, ruleErrors: 1, usage: 2, applyFailed: 3, unresolved: 4, drift: STATUS_EXIT.drift } as const;
 
-/** The statement as written, for listings (comments and surrounding space dropped). */
-export function ruleText(rule: Rule): string {
-  const raw = rule.span.file.text.slice(rule.span.start, rule.span.end);
-  return raw.replace(/\s+#.*$/, "").trim();
-}
-
-function stateLine(s: RuleState): string {
-  return `${s.state.padEnd(7)} ${formatLine(s.rule.span)}  ${ruleText(s.rule)}  (${s.detail})`;
+function stateLine(s: RuleState, before?: RuleState["state"]): string {
+  const state = before && before !== s.state ? `${before} → ${s.state}` : s.state;
+  return `${state.padEnd(7)} ${formatLine(s.rule.span)}  ${ruleText(s.rule)}  (${s.detail})`;
 }
 
 export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promise<number> {
@@ -60,41 +61,73 @@ export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promis
     }
     case "flush":
       return flush(io);
+    case "status":
+      return runStatus(paths, io, { json: args.json });
+    case "explain":
+      return runExplain(paths, io, args.domain as string);
     case "check":
+      return check(args, paths, io);
     case "plan":
     case "apply":
-      return checkPlanApply(args, paths, io);
+      return planApply(args, paths, io);
   }
 }
 
-async function checkPlanApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number> {
-  const started = io.now();
-  const files = readRuleFiles(paths.rulesDir);
-  for (const p of files.problems) io.err(`error: ${p}\n`);
-  const compiled = compileRules(files.files);
-  for (const d of compiled.diagnostics) io.err(formatDiagnostic(d) + "\n");
-  const errors = hasErrors(compiled.diagnostics) || files.problems.length > 0;
-  const read = readHostView(paths.libvirtRunDir);
-  for (const w of hostWarnings(read.view)) io.err(formatDiagnostic(w) + "\n");
-  const r = compiled.rules;
-  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s) in ${files.files.length} file(s)`;
+function printProblems(ctx: Context, io: CliIo): void {
+  for (const p of ctx.problems) io.err(`error: ${p}\n`);
+  for (const d of ctx.diagnostics) io.err(formatDiagnostic(d) + "\n");
+}
 
-  if (args.command === "check") {
-    const plan = resolvePlan(compiled.rules, read.view);
-    const failed = plan.states.filter((s) => s.state === "failed");
-    for (const s of failed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
-    const nErr = compiled.diagnostics.filter((d) => d.severity === "error").length + files.problems.length;
-    const nWarn = compiled.diagnostics.length - (nErr - files.problems.length);
-    io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length} rule(s) that cannot be resolved now\n`);
-    return errors ? EXIT.ruleErrors : failed.length ? EXIT.unresolved : EXIT.ok;
+const targetsOf = (plan: Plan, s: RuleState) => ruleTargets(plan, s.rule);
+
+function check(args: CliArgs, paths: Paths, io: CliIo): number {
+  const ctx = loadContext(paths, { lint: true });
+  const plan = resolvePlan(ctx.compiled.rules, ctx.view);
+  const failed = plan.states.filter((s) => s.state === "failed");
+  const nErr = ctx.diagnostics.filter((d) => d.severity === "error").length + ctx.problems.length;
+  const nWarn = ctx.diagnostics.filter((d) => d.severity === "warning").length;
+  const code = ctx.ruleErrors ? EXIT.ruleErrors : failed.length ? EXIT.unresolved : EXIT.ok;
+  const r = ctx.compiled.rules;
+  if (args.json) {
+    io.out(
+      jsonText({
+        version: JSON_VERSION,
+        command: "check",
+        ok: code === EXIT.ok,
+        exitCode: code,
+        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, errors: nErr, warnings: nWarn, unresolved: failed.length },
+        rules: plan.states.map((s) => stateJson(s, targetsOf(plan, s))),
+        diagnostics: [...ctx.problems.map(problemJson), ...ctx.diagnostics.map(diagnosticJson), ...failed.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : []))],
+      }),
+    );
+    return code;
+  }
+  printProblems(ctx, io);
+  for (const s of failed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
+  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s) in ${ctx.files.length} file(s)`;
+  io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length} rule(s) that cannot be resolved now\n`);
+  return code;
+}
+
+async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number> {
+  const started = io.now();
+  const dryRun = args.command === "plan";
+  const ctx = loadContext(paths, { lint: dryRun });
+  const event = args.event !== undefined ? planEvent(parseEventText(args.event), ctx.compiled.rules, ctx.view, paths) : undefined;
+  if (!args.json) {
+    printProblems(ctx, io);
+    if (event) io.out(eventHeader(event));
   }
 
-  if (args.command === "apply" && errors) {
+  if (args.command === "apply" && ctx.ruleErrors) {
     io.err("virt-hooks apply: the rule files have errors; nothing was changed (fix them, then run: virt-hooks check)\n");
     return EXIT.ruleErrors;
   }
+  if (event && !event.view) {
+    if (args.json) io.out(jsonText(planJson(ctx, event, undefined, EXIT.ok)));
+    return EXIT.ok;
+  }
 
-  const dryRun = args.command === "plan";
   let lock;
   try {
     lock = dryRun ? undefined : await acquireLock(paths.stateDir);
@@ -102,18 +135,26 @@ async function checkPlanApply(args: CliArgs, paths: Paths, io: CliIo): Promise<n
     if (e instanceof LockTimeout) { io.err(`virt-hooks: ${e.message}\n`); return EXIT.applyFailed; }
     throw e;
   }
-  let result;
+  let result: ReconcileResult;
   try {
-    result = await reconcile({ rules: compiled.rules, view: read.view, stateDir: paths.stateDir, run: runTool, dryRun, everyFamily: true });
+    result = await reconcile({ rules: ctx.compiled.rules, view: event?.view ?? ctx.view, stateDir: paths.stateDir, run: runTool, dryRun, everyFamily: true, networkConf: paths.networkConf });
   } finally {
     await lock?.release();
   }
-  for (const s of result.plan.states) io.out(stateLine(s) + "\n");
+  let code: number = result.plan.states.some((s) => s.state === "failed") ? EXIT.unresolved : EXIT.ok;
+  if (result.families.some((f) => f.error)) code = dryRun && result.families.every((f) => f.error?.includes("-save") || f.error?.includes("nft list")) ? code : EXIT.applyFailed;
+
+  if (args.json) {
+    io.out(jsonText(planJson(ctx, event, result, code)));
+    return code;
+  }
+  const before = event ? resolvePlan(ctx.compiled.rules, ctx.view).states : undefined;
+  result.plan.states.forEach((s, i) => io.out(stateLine(s, before?.[i]?.state) + "\n"));
   for (const s of result.plan.states) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const f of result.families) {
     if (f.error) {
       io.err(`ipv${f.family}: ${f.error}\n`);
-      if (dryRun) {
+      if (dryRun && f.backend === "iptables") {
         io.out(`# ipv${f.family}: cannot read the current firewall, so these are the desired rules only:\n`);
         for (const rule of renderIptables(result.plan, f.family).rules) io.out(`iptables -t ${rule.table} -A ${rule.chain} ${rule.spec}\n`);
       }
@@ -121,14 +162,56 @@ async function checkPlanApply(args: CliArgs, paths: Paths, io: CliIo): Promise<n
     }
     if (f.transaction === undefined) io.out(`# ipv${f.family}: the firewall already matches the rules\n`);
     else if (dryRun || args.verbose) {
-      io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${f.family === 4 ? "iptables" : "ip6tables"}-restore --noflush --wait:\n${f.transaction}`);
+      const tool = f.backend === "nftables" ? "nft -f -" : `${f.family === 4 ? "iptables" : "ip6tables"}-restore --noflush --wait`;
+      io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${tool}:\n${f.transaction}`);
     }
   }
-  const line = summaryLine(`${args.command}`, result, io.now() - started);
+  const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started);
   io.out(line + "\n");
   if (!dryRun) await openLogSink(paths).write(result.families.some((f) => f.error) ? "error" : "info", [line]);
-  if (result.families.some((f) => f.error)) return dryRun && result.families.every((f) => f.error?.includes("-save")) ? EXIT.ok : EXIT.applyFailed;
-  return result.plan.states.some((s) => s.state === "failed") ? EXIT.unresolved : EXIT.ok;
+  return code;
+}
+
+function eventHeader(e: EventPlan): string {
+  const label = formatEvent(e.event);
+  if (e.ignoredBecause) return `${label}: ignored (${e.ignoredBecause}); the hook would change nothing\n`;
+  const d = e.decision;
+  const veto = d.kind === "reconcile" && d.vetoable ? "; refusable with set on-error block" : "";
+  const lines = [`${label}: reconcile with the view corrected by the event (event XML stood in for by: ${e.input})${veto}`];
+  for (const a of e.reattach) lines.push(`re-attach ${a.tap} (${a.domain}) to ${a.bridge}${a.mtu ? ` mtu ${a.mtu}` : ""}${a.isolated ? " isolated" : ""}`);
+  return lines.join("\n") + "\n";
+}
+
+function planJson(ctx: Context, e: EventPlan | undefined, result: ReconcileResult | undefined, code: number) {
+  const before = e ? resolvePlan(ctx.compiled.rules, ctx.view) : undefined;
+  const plan = result?.plan ?? before ?? resolvePlan(ctx.compiled.rules, ctx.view);
+  return {
+    version: JSON_VERSION,
+    command: "plan",
+    ok: code === EXIT.ok,
+    exitCode: code,
+    backend: { name: result?.backend.backend ?? ctx.backend.backend, why: result?.backend.why ?? ctx.backend.why },
+    event: e
+      ? {
+          driver: e.event.driver,
+          object: e.event.object,
+          op: e.event.op,
+          subop: e.event.subop,
+          decision: e.ignoredBecause ? "ignore" : "reconcile",
+          why: e.ignoredBecause ?? null,
+          vetoable: e.decision.kind === "reconcile" && !e.ignoredBecause ? e.decision.vetoable : false,
+          input: e.input,
+          reattach: e.reattach.map((a) => ({ domain: a.domain, tap: a.tap, bridge: a.bridge, mtu: a.mtu ?? null, isolated: a.isolated })),
+        }
+      : null,
+    rules: plan.states.map((s, i) => ({ ...stateJson(s, targetsOf(plan, s)), before: before?.states[i]?.state ?? null })),
+    families: (result?.families ?? []).map(familyJson),
+    diagnostics: [
+      ...ctx.problems.map(problemJson),
+      ...ctx.diagnostics.map(diagnosticJson),
+      ...plan.states.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : [])),
+    ],
+  };
 }
 
 async function flush(io: CliIo): Promise<number> {

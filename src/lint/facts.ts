@@ -1,0 +1,146 @@
+// The host facts lint needs, read without spawning anything: domain and network
+// definitions from /etc/libvirt/qemu, the host's addresses from the kernel
+// (os.networkInterfaces), listening sockets from /proc/net. Whatever cannot be
+// read stays undefined, so lint warns about nothing it does not know.
+import { networkInterfaces } from "node:os";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { canonicalAddress, type Family } from "../net/ip.js";
+import type { HostView } from "../host/view.js";
+import type { RuleSet, Proto } from "../rules/model.js";
+import type { HostFacts, Listener } from "./lint.js";
+
+function xmlNames(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith(".xml")).map((n) => n.slice(0, -4));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface FactPaths {
+  readonly qemuConfigDir: string;
+  /** /proc, for tests. */
+  readonly proc?: string;
+}
+
+export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet): HostFacts {
+  const defined = xmlNames(paths.qemuConfigDir);
+  const definedNets = xmlNames(join(paths.qemuConfigDir, "networks"));
+  const addresses = hostAddresses();
+  const listeners = readListeners(paths.proc ?? "/proc", rules);
+  return {
+    ...(defined ? { domains: [...new Set([...defined, ...view.domains.keys()])] } : {}),
+    ...(definedNets ? { networks: [...new Set([...definedNets, ...view.networks.keys()])] } : {}),
+    ...(addresses ? { addresses } : {}),
+    ...(listeners ? { listeners } : {}),
+  };
+}
+
+function hostAddresses(): string[] | undefined {
+  try {
+    const out = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        const c = canonicalAddress(a.address.replace(/%.*$/, ""));
+        if (c) out.add(c);
+      }
+    }
+    return [...out];
+  } catch {
+    return undefined;
+  }
+}
+
+/** "0100007F" (little-endian words, as /proc/net prints them) -> "127.0.0.1"; 32 hex digits -> IPv6. */
+export function procAddress(hex: string): string | undefined {
+  if (hex.length === 8) {
+    const n = parseInt(hex, 16);
+    return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join(".");
+  }
+  if (hex.length === 32) {
+    const groups: string[] = [];
+    for (let w = 0; w < 4; w++) {
+      const word = hex.slice(w * 8, w * 8 + 8);
+      // Each 32-bit word is in host (little-endian) byte order.
+      const bytes = (word.match(/../g) ?? []).reverse().join("");
+      groups.push(bytes.slice(0, 4), bytes.slice(4, 8));
+    }
+    return canonicalAddress(groups.join(":"));
+  }
+  return undefined;
+}
+
+/** Listening sockets in /proc/net/{tcp,udp}{,6} text: TCP in LISTEN, UDP bound and unconnected. */
+export function parseProcNet(text: string, proto: Proto, family: Family): (Listener & { inode: string })[] {
+  const out: (Listener & { inode: string })[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const [local, remote, st, inode] = [f[1] as string, f[2] as string, f[3] as string, f[9] as string];
+    if (proto === "tcp" ? st !== "0A" : st !== "07" || !/^0+:0000$/.test(remote)) continue;
+    const [hex, portHex] = local.split(":");
+    const address = procAddress(hex ?? "");
+    const port = parseInt(portHex ?? "", 16);
+    if (!address || !(port > 0)) continue;
+    out.push({ proto, family, address, port, inode });
+  }
+  return out;
+}
+
+function readListeners(proc: string, rules: RuleSet): Listener[] | undefined {
+  const all: (Listener & { inode: string })[] = [];
+  let readAny = false;
+  for (const [file, proto, family] of [["tcp", "tcp", 4], ["tcp6", "tcp", 6], ["udp", "udp", 4], ["udp6", "udp", 6]] as const) {
+    try {
+      all.push(...parseProcNet(readFileSync(join(proc, "net", file), "utf8"), proto, family));
+      readAny = true;
+    } catch {
+      /* no IPv6, or no /proc */
+    }
+  }
+  if (!readAny) return undefined;
+  // Name only the sockets some forward covers: scanning /proc/*/fd costs.
+  const covered = all.filter((l) => rules.forwards.some((f) => f.protos.includes(l.proto) && l.port >= f.hostPorts.first && l.port <= f.hostPorts.last));
+  const names = socketOwners(proc, new Set(covered.map((l) => l.inode)));
+  return all.map(({ inode, ...l }) => (names.has(inode) ? { ...l, process: names.get(inode) as string } : l));
+}
+
+/** socket inode -> "comm[pid]" for the inodes asked about. */
+function socketOwners(proc: string, inodes: ReadonlySet<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  if (inodes.size === 0) return out;
+  let pids: string[];
+  try {
+    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(join(proc, pid, "fd"));
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(join(proc, pid, "fd", fd));
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (!inode || !inodes.has(inode) || out.has(inode)) continue;
+      let comm = "?";
+      try {
+        comm = readFileSync(join(proc, pid, "comm"), "utf8").trim();
+      } catch {
+        /* gone */
+      }
+      out.set(inode, `${comm}[${pid}]`);
+    }
+    if (out.size === inodes.size) break;
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+// Friendly warnings about rules that parse and resolve but probably do not do
+// what the admin meant: a domain or network this host does not know, a host
+// address that is not this host's, a forward that takes over a port a host
+// service listens on. Pure: the host's facts are read at the edge (facts.ts)
+// and passed in; a fact that could not be read is undefined and warns nothing.
+// For check, plan, status and explain; never the hook's hot path.
+import { familyOf, type Family } from "../net/ip.js";
+import { warning, type Diagnostic } from "../rules/diagnostic.js";
+import { formatPorts, type ForwardRule, type Proto, type RuleSet } from "../rules/model.js";
+import { closest } from "../rules/parse.js";
+
+export interface Listener {
+  readonly proto: Proto;
+  readonly family: Family;
+  /** Canonical address it is bound to ("0.0.0.0" / "::" for all). */
+  readonly address: string;
+  readonly port: number;
+  /** The process holding the socket, when it could be found ("sshd[812]"). */
+  readonly process?: string;
+}
+
+export interface HostFacts {
+  /** Defined (/etc/libvirt/qemu/*.xml) and running domains. */
+  readonly domains?: readonly string[];
+  /** Defined and active networks. */
+  readonly networks?: readonly string[];
+  /** Every address configured on this host's interfaces (canonical). */
+  readonly addresses?: readonly string[];
+  readonly listeners?: readonly Listener[];
+}
+
+export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const f of rules.forwards) {
+    if (f.target.kind === "domain") {
+      const d = unknownName("domain", f.target.name, facts.domains, f);
+      if (d) out.push(d);
+      if (f.target.network) {
+        const n = unknownName("network", f.target.network, facts.networks, f);
+        if (n) out.push(n);
+      }
+    }
+    if (f.hostAddress && facts.addresses && !facts.addresses.includes(f.hostAddress.address)) {
+      const own = facts.addresses.filter((a) => familyOf(a) === f.hostAddress?.family && !isLoopback(a) && !a.startsWith("fe80:"));
+      out.push(
+        warning(
+          "not-local-address",
+          f.span,
+          `${f.hostAddress.address} is not an address of this host${own.length ? ` (it has ${list(own)})` : ""}: nothing reaches this forward until it is`,
+          "use one of the host's addresses, or leave the host address out to catch all of them (ip -br addr shows them)",
+        ),
+      );
+    }
+    out.push(...shadows(f, facts.listeners));
+  }
+  for (const m of rules.masquerades) {
+    const d = unknownName("network", m.network, facts.networks, m);
+    if (d) out.push(d);
+  }
+  for (const a of rules.accepts) {
+    for (const e of [a.from, a.to]) {
+      if (e.kind !== "network") continue;
+      const d = unknownName("network", e.name, facts.networks, a);
+      if (d) out.push(d);
+    }
+  }
+  return out;
+}
+
+const list = (xs: readonly string[], max = 5) => (xs.length > max ? `${xs.slice(0, max).join(", ")}, …` : xs.join(", "));
+
+function unknownName(what: "domain" | "network", name: string, known: readonly string[] | undefined, rule: { span: ForwardRule["span"] }): Diagnostic | undefined {
+  if (!known || known.includes(name)) return undefined;
+  const near = closest(name, known);
+  const sorted = [...new Set(known)].sort();
+  const hint = near
+    ? `did you mean "${near}"?`
+    : sorted.length
+      ? `known ${what}s: ${list(sorted, 8)}`
+      : what === "domain"
+        ? "define it first (virsh define), or check the spelling"
+        : "define it first (virsh net-define), or check the spelling";
+  return warning(
+    `unknown-${what}`,
+    rule.span,
+    `no ${what} named "${name}" is defined on this host${what === "domain" ? " (the rule waits for it)" : ""}`,
+    hint,
+  );
+}
+
+const isLoopback = (a: string) => a.startsWith("127.") || a === "::1";
+const isAny = (a: string) => a === "0.0.0.0" || a === "::";
+
+/** The families a forward catches on the host side. */
+function hostFamilies(f: ForwardRule): Family[] {
+  if (f.hostAddress) return [f.hostAddress.family];
+  if (f.target.kind === "address") return [f.target.family];
+  if (f.from.length) return [...new Set(f.from.map((c) => c.family))];
+  return [4, 6];
+}
+
+/**
+ * A forward catches connections to the host's addresses (all of them, or its
+ * one host address) on its ports before any local service sees them. Loopback
+ * is never DNAT'd, so services bound only there are not affected.
+ */
+function shadows(f: ForwardRule, listeners: readonly Listener[] | undefined): Diagnostic[] {
+  if (!listeners) return [];
+  const fams = hostFamilies(f);
+  const hit = listeners.filter((l) => {
+    if (!f.protos.includes(l.proto) || l.port < f.hostPorts.first || l.port > f.hostPorts.last) return false;
+    if (isLoopback(l.address)) return false;
+    // A socket on "::" also takes IPv4 unless bindv6only: count it for both.
+    const lf: Family[] = l.address === "::" ? [4, 6] : [l.family];
+    if (!lf.some((x) => fams.includes(x))) return false;
+    if (!f.hostAddress) return true;
+    return isAny(l.address) || l.address === f.hostAddress.address;
+  });
+  if (hit.length === 0) return [];
+  const seen = new Set<string>();
+  const names = hit
+    .map((l) => `${l.proto} ${l.family === 6 ? `[${l.address}]` : l.address}:${l.port}${l.process ? ` (${l.process})` : ""}`)
+    .filter((s) => !seen.has(s) && seen.add(s));
+  const where = f.hostAddress ? f.hostAddress.address : "any of the host's addresses";
+  return [
+    warning(
+      "shadows-listener",
+      f.span,
+      `this forward takes ${f.protos.join(",")} ${f.hostPorts.first === f.hostPorts.last ? "port" : "ports"} ${formatPorts(f.hostPorts)} on ${where}, where a host service listens: ${list(names)}; connections will reach the guest instead`,
+      f.hostAddress ? "use another host port" : "give the forward a host address the service does not use (ADDRESS:PORT), or another host port",
+    ),
+  ];
+}
