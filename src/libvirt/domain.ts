@@ -65,4 +65,4 @@ export function domainFromNode(domain: XmlNode): DomainInfo {
 }
 
 const device = (name: string | undefined) => (name !== undefined && isDeviceName(name) ? name : undefined);
-const hasControl = (s: string) => /[\x00-\x1f\x7f]/.test(s);
+const hasControl = (s: string) => /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(s);

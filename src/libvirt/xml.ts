@@ -86,11 +86,12 @@ function decodeEntities(s: string): string {
 
 /**
  * A domain's or network's <name>: present, and free of control characters
- * (libvirt refuses those too), so that no name can break a log line, a hint
+ * (libvirt refuses newlines; we also refuse C1 controls, line separators and
+ * bidi overrides), so that no name can break a log line, a hint
  * or a transaction. Length and other characters are the quoting's business.
  */
 export function checkName(name: string | undefined, what: "domain" | "network"): string {
   if (!name) throw new XmlError(`<${what}> has no <name>`);
-  if (/[\x00-\x1f\x7f]/.test(name)) throw new XmlError(`<${what}> name ${JSON.stringify(name.slice(0, 80))} contains a control character`);
+  if (/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(name)) throw new XmlError(`<${what}> name ${JSON.stringify(name.slice(0, 80))} contains a control character`);
   return name;
 }

@@ -120,8 +120,8 @@ function findConflicts(forwards: readonly ForwardRule[]): { rule: ForwardRule; d
   const family = (f: ForwardRule) => f.hostAddress?.family ?? (f.target.kind === "address" ? f.target.family : undefined);
   const limits = (f: ForwardRule) => `${f.from.map((c) => `${c.address}/${c.prefix}`).sort().join(",")}|${f.inInterface ?? ""}`;
   const clashes = (a: Entry, b: Entry): boolean => {
-    if (!a.rule.protos.some((p) => b.rule.protos.includes(p))) return false;
     if (a.rule.hostPorts.last < b.rule.hostPorts.first || b.rule.hostPorts.last < a.rule.hostPorts.first) return false;
+    if (!a.rule.protos.some((p) => b.rule.protos.includes(p))) return false;
     if (a.family && b.family && a.family !== b.family) return false;
     return !(a.rule.hostAddress && b.rule.hostAddress && a.rule.hostAddress.address !== b.rule.hostAddress.address);
   };

@@ -30,7 +30,12 @@ export function warning(code: string, span: Span | undefined, message: string, h
  * terminal escapes) nor make one line megabytes long.
  */
 export function shown(text: string, max = 80): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+  // JSON escapes C0 controls, quotes and lone surrogates; DEL, C1 controls,
+  // line separators and bidi overrides (which reorder what an admin sees) too.
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text).replace(
+    /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {

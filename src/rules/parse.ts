@@ -20,10 +20,10 @@ export type Statement =
 
 export type ParseResult = { ok: true; statement: Statement } | { ok: false; diagnostics: Diagnostic[] };
 
-class ParseError extends Error {
-  constructor(readonly diagnostic: Diagnostic) {
-    super(diagnostic.message);
-  }
+// Thrown to unwind a statement's parse and caught in parseLine. Not an Error:
+// capturing a stack trace per bad line made a file of junk cost seconds.
+class ParseError {
+  constructor(readonly diagnostic: Diagnostic) {}
 }
 
 const fail = (code: string, span: Span, message: string, hint?: string): never => {
@@ -194,7 +194,7 @@ function parseListen(word: Word): { address?: { address: string; family: 4 | 6 }
   const colon = word.text.lastIndexOf(":");
   if (colon < 0) return { ports: parsePortRange(word) };
   const addrWord = slice(word, 0, colon);
-  if (familyOf(addrWord.text) === 6) fail("bad-address", word.span, "an IPv6 host address needs brackets", `write [${addrWord.text}]:${word.text.slice(colon + 1)}`);
+  if (familyOf(addrWord.text) === 6) fail("bad-address", word.span, "an IPv6 host address needs brackets", `write [${addrWord.text}]:${plain(word.text.slice(colon + 1), "PORT")}`);
   return { address: parseAddress(addrWord, "the host address"), ports: parsePortRange(slice(word, colon + 1)) };
 }
 
@@ -214,7 +214,7 @@ function parseTarget(word: Word): { target: ForwardTarget; ports?: PortRange } {
   if (!anyQuoted(nameAndNet)) {
     if (familyOf(nameAndNet.text) === 4) return { target: { kind: "address", address: canonicalAddress(nameAndNet.text) as string, family: 4 }, ...(ports ? { ports } : {}) };
     if (familyOf(nameAndNet.text) === 6 || nameAndNet.text.includes(":")) {
-      fail("bad-address", word.span, "an IPv6 target needs brackets", `write [${nameAndNet.text}]${ports ? ":PORT" : ""}`);
+      fail("bad-address", word.span, "an IPv6 target needs brackets", `write [${plain(nameAndNet.text, "ADDRESS")}]${ports ? ":PORT" : ""}`);
     }
     if (/^\d+(\.\d+){1,3}$/.test(nameAndNet.text)) {
       fail("bad-address", nameAndNet.span, `${shown(nameAndNet.text)} is not a valid IPv4 address`, `fix the address, or quote it if it is a domain's name: "${nameAndNet.text}"`);
@@ -231,11 +231,15 @@ function parseTarget(word: Word): { target: ForwardTarget; ports?: PortRange } {
   };
 }
 
+/** C0 and C1 controls, DEL, line separators, bidi embeddings, overrides and isolates. */
+export const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
 function checkName(word: Word, what: string): void {
   if (word.text.length === 0) fail("syntax", word.span, `empty ${what} name`, `write the ${what}'s name as libvirt shows it`);
   if (word.text.includes("/")) fail("bad-name", word.span, `a libvirt ${what} name cannot contain "/"`, `check the name with: virsh ${what === "domain" ? "list --all" : "net-list --all"}`);
-  // Control characters could smuggle line breaks into a firewall transaction.
-  if (/[\x00-\x1f\x7f]/.test(word.text)) fail("bad-name", word.span, `the ${what} name contains a control character`, "remove it");
+  // Control characters could smuggle line breaks into a firewall transaction
+  // or a log line; bidi overrides reorder what the admin reads (Trojan Source).
+  if (UNPRINTABLE.test(word.text)) fail("bad-name", word.span, `the ${what} name contains a control character`, "remove it");
 }
 
 function parseCidrList(word: Word): Cidr[] {
@@ -328,6 +332,9 @@ function parseSet(lineSpan: Span, head: Word, rest: Word[]): Statement {
   if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, `set ${key.text} ${allowed.join("|")}`);
   return { kind: "set", span: lineSpan, key: key.text as SettingKey, value: value.text };
 }
+
+/** Rule text echoed in a hint meant to be copied: only when it is plain, else a placeholder. */
+const plain = (text: string, placeholder: string) => (/^[A-Za-z0-9.:%-]{1,64}$/.test(text) ? text : placeholder);
 
 /** The closest candidate within edit distance 2 (for "did you mean"). */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
