@@ -180,7 +180,7 @@ do_install() {
         # Never clobber an admin's hook: libvirt (>= 6.5) runs DRIVER.d/* after
         # the main hook with the same arguments and input, so it keeps working there.
         install -d -m 0755 "$hooks/$d.d"
-        if [ -e "$hooks/$d.d/$previous_name" ]; then
+        if [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; then
           echo "install.sh: $hook exists and $hooks/$d.d/$previous_name too; move one of them aside and run again" >&2
           exit 1
         fi
@@ -214,7 +214,8 @@ do_uninstall() {
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
     if is_ours "$hook"; then rm -f "$hook"; fi
-    if [ -e "$hooks/$d.d/$previous_name" ] && [ ! -e "$hook" ]; then
+    # -L too: an admin's hook may be a symlink, even a dangling one.
+    if { [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; } && [ ! -e "$hook" ] && [ ! -L "$hook" ]; then
       mv "$hooks/$d.d/$previous_name" "$hook"
       rmdir "$hooks/$d.d" 2>/dev/null || true
       say "restored your previous $hook"
