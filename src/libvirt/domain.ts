@@ -1,7 +1,7 @@
 // A running domain as far as forwards and re-attach care: its name and its
 // NICs. Reads both the hook's <domain> and the status file's <domstatus>.
 import { isDeviceName, normalMac } from "../net/ip.js";
-import { attr, child, children, checkName, parseXml, text, XmlError, type XmlNode } from "./xml.js";
+import { attr, child, children, checkName, parseXml, text, UNPRINTABLE, XmlError, type XmlNode } from "./xml.js";
 
 export interface DomainInterface {
   /** Lower-case MAC: the stable identity of a NIC (taps are renamed, and absent on stop). */
@@ -65,4 +65,4 @@ export function domainFromNode(domain: XmlNode): DomainInfo {
 }
 
 const device = (name: string | undefined) => (name !== undefined && isDeviceName(name) ? name : undefined);
-const hasControl = (s: string) => /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(s);
+const hasControl = (s: string) => UNPRINTABLE.test(s);

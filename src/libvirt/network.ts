@@ -2,7 +2,7 @@
 // DHCP host entries, and which firewall backend libvirt used for it. Reads the
 // hook's <hookData>, the status file's <networkstatus> and a bare <network>.
 import { canonicalAddress, familyOf, isDeviceName, makeCidr, normalMac, prefixFromNetmask, type Cidr, type Family } from "../net/ip.js";
-import { attr, checkName, child, children, parseXml, text, XmlError, type XmlNode } from "./xml.js";
+import { attr, checkName, child, children, parseXml, text, UNPRINTABLE, XmlError, type XmlNode } from "./xml.js";
 
 export interface DhcpHost {
   readonly mac?: string;
@@ -63,7 +63,7 @@ export function parseNetworkStatusXml(xml: string): NetworkInfo {
 
 export function portFromNode(node: XmlNode): NetworkPort {
   const ownerName = text(child(node, "owner"), "name");
-  const owner = ownerName && !/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(ownerName) ? ownerName : undefined;
+  const owner = ownerName && !UNPRINTABLE.test(ownerName) ? ownerName : undefined;
   const mac = normalMac(attr(child(node, "mac"), "address") ?? "");
   const bridge = device(attr(child(node, "plug"), "bridge"));
   return { ...(owner ? { owner } : {}), ...(mac ? { mac } : {}), ...(bridge ? { bridge } : {}) };

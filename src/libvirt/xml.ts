@@ -35,7 +35,8 @@ export function parseXml(text: string): XmlNode {
   try {
     return parser.parse(text, false) as XmlNode;
   } catch (e) {
-    throw new XmlError(`malformed XML: ${(e as Error).message}`);
+    // The parser quotes the input around the error: cut and escaped, it is one safe log line.
+    throw new XmlError(`malformed XML: ${printable((e as Error).message, 300)}`);
   }
 }
 
@@ -92,6 +93,15 @@ function decodeEntities(s: string): string {
  */
 export function checkName(name: string | undefined, what: "domain" | "network"): string {
   if (!name) throw new XmlError(`<${what}> has no <name>`);
-  if (/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(name)) throw new XmlError(`<${what}> name ${JSON.stringify(name.slice(0, 80))} contains a control character`);
+  if (UNPRINTABLE.test(name)) throw new XmlError(`<${what}> name "${printable(name, 80)}" contains a control character`);
   return name;
+}
+
+/** C0 and C1 controls, DEL, line separators, bidi embeddings, overrides and isolates. */
+export const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** Text from the input in a message: unprintable characters as \\uXXXX, cut to max. */
+export function printable(text: string, max: number): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(new RegExp(UNPRINTABLE.source, "g"), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
