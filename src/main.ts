@@ -1,12 +1,13 @@
 // One executable, three faces, chosen by the name it was invoked by:
 // /etc/libvirt/hooks/qemu and .../network are libvirt's hooks, anything else
 // (virt-hooks) is the admin CLI.
+//
+// Each face is loaded by dynamic import(): the bundle is one file, but esbuild
+// keeps a dynamically imported module's initialisation lazy, so a hook call
+// never initialises the CLI (status, lint, ...) and the CLI never the hook.
 import { basename } from "node:path";
 import { defaultPaths } from "./config/paths.js";
 import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
-import { runHook } from "./hook/run-hook.js";
-import { parseCliArgs, UsageError } from "./cli/args.js";
-import { EXIT, runCli } from "./cli/run-cli.js";
 
 declare const VIRT_HOOKS_VERSION: string;
 const version = typeof VIRT_HOOKS_VERSION === "string" ? VIRT_HOOKS_VERSION : "dev";
@@ -31,12 +32,15 @@ async function main(): Promise<number> {
   const paths = defaultPaths();
   const args = process.argv.slice(2);
   if ((HOOK_DRIVERS as readonly string[]).includes(invokedAs)) {
+    const { runHook } = await import("./hook/run-hook.js");
     return runHook(invokedAs as Driver, args, paths, {
       stdin: readStdin,
       stderr: (t) => process.stderr.write(t),
       now: () => Math.round(performance.now()),
     });
   }
+  const { parseCliArgs, UsageError } = await import("./cli/args.js");
+  const { EXIT, runCli } = await import("./cli/run-cli.js");
   try {
     const parsed = parseCliArgs(args);
     return await runCli(parsed, paths, {
