@@ -28,6 +28,8 @@ export function parseXml(text: string): XmlNode {
     processEntities: false,
     htmlEntities: false,
     ignoreDeclaration: true,
+    // Names are taken exactly: " web" is not "web" (found by fuzzing).
+    trimValues: false,
     ignorePiTags: true,
     commentPropName: false as unknown as string,
     isArray: (_name: string, _path: unknown, _isLeaf: boolean, isAttribute: boolean) => !isAttribute,
