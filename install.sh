@@ -112,12 +112,14 @@ install_units() {
     else
       say "enabled the units (not started: --no-reload)"
     fi
+  elif [ -z "$destdir" ]; then
+    say "systemd is not running: units installed, not enabled"
   fi
 }
 
 uninstall_units() {
+  local u present=()
   if systemd_live; then
-    local u present=()
     for u in "${units[@]}"; do [ -e "$units_staged/$u" ] && present+=("$u"); done
     if [ "${#present[@]}" -gt 0 ]; then
       systemctl disable --now --quiet "${present[@]}" || say "could not disable ${present[*]} (see above)"
