@@ -145,7 +145,8 @@ ${COMMON}
 ${EXIT_CODES}`,
   flush: `Usage: virt-hooks flush
 
-Remove our jumps and chains (VIRT_HOOKS_*) from iptables, IPv4 and IPv6.
+Remove our jumps and chains (VIRT_HOOKS_*) from iptables, and our nftables
+table (virt_hooks) with our accept in libvirt's forward chain; IPv4 and IPv6.
 libvirt's own rules are not touched. The next libvirt event or apply puts
 them back unless the hooks are uninstalled.
 

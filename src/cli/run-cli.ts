@@ -11,6 +11,7 @@ import { resolvePlan } from "../plan/resolve.js";
 import type { Plan, RuleState } from "../plan/intents.js";
 import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
 import { removeIptables } from "../apply/iptables-backend.js";
+import { removeNft } from "../apply/nft-backend.js";
 import { renderIptables } from "../render/iptables.js";
 import { summaryLine } from "../hook/outcome.js";
 import { formatEvent } from "../libvirt/event.js";
@@ -222,6 +223,12 @@ async function flush(io: CliIo): Promise<number> {
       io.err(`ipv${family}: ${r.error}\n`);
       code = EXIT.applyFailed;
     } else if (r.transaction) io.out(`ipv${family}: removed virt-hooks chains\n`);
+    // nftables: our table and our accept in libvirt's chain; no nft at all is not an error.
+    const n = await removeNft(runTool, family, false);
+    if (n.error && n.transaction) {
+      io.err(`ipv${family}: ${n.error}\n`);
+      code = EXIT.applyFailed;
+    } else if (n.transaction) io.out(`ipv${family}: removed the virt_hooks nftables table and our accept in libvirt's forward chain\n`);
   }
   return code;
 }

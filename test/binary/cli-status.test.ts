@@ -204,6 +204,16 @@ describe.skipIf(!isRoot)("binary: status on the nftables backend", () => {
     expect((await cli("apply")).code).toBe(0);
     expect((await cli("status")).code).toBe(0);
   });
+
+  it("flush removes our table and our accept from libvirt's chain; status then reports the drift", async () => {
+    const f = await cli("flush");
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stdout).toContain("ipv4: removed the virt_hooks nftables table");
+    expect((await ns.must(["nft", "list", "tables"])).stdout).not.toContain("virt_hooks");
+    expect((await ns.must(["nft", "list", "chain", "ip", "libvirt_network", "forward"])).stdout).not.toContain("virt-hooks");
+    const r = await cli("status", "--json");
+    expect(JSON.parse(r.stdout).drift.map((d: { kind: string }) => d.kind)).toEqual(["table-missing", "accept-missing"]);
+  });
 });
 
 describe("binary: check --json, explain, usage", () => {
