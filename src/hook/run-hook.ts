@@ -11,7 +11,7 @@
 import { hookEventFromArgv, type Driver } from "../libvirt/event.js";
 import { compileRules } from "../rules/compile.js";
 import type { RuleSet } from "../rules/model.js";
-import { readRuleFiles } from "../effects/rules-files.js";
+import { readRulesKeepingLastGood } from "../trust/last-good.js";
 import { openLogSink } from "../effects/log.js";
 import type { Paths } from "../config/paths.js";
 import { decide, type RuleInterest } from "./policy.js";
@@ -46,7 +46,8 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
   let block = false;
   try {
     const xml = await xmlPromise;
-    const files = readRuleFiles(paths.rulesDir);
+    // Untrusted rule files are refused and replaced by their last accepted text (trust/).
+    const files = readRulesKeepingLastGood(paths.rulesDir, paths.stateDir);
     const compiled = compileRules(files.files);
     block = compiled.rules.settings.onError === "block";
     const interest = interestOf(compiled.rules);
