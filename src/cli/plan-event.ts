@@ -55,7 +55,7 @@ export function planEvent(event: HookEvent, rules: RuleSet, view: HostView, path
 }
 
 function eventInput(event: HookEvent, decision: Decision, view: HostView, paths: Paths): { input: EventInput; source: string } {
-  if (decision.kind !== "reconcile" || decision.needs === "nothing") return { input: {}, source: "none" };
+  if (decision.kind !== "reconcile" || decision.needs === "nothing") return { input: {}, source: "nothing (this event needs no XML)" };
   const safe = /^[^/\0]+$/.test(event.object) && event.object !== "." && event.object !== "..";
   if (decision.needs === "domain-xml") {
     const running = view.domains.get(event.object);
