@@ -1,6 +1,14 @@
 // The iptables backend: observe (iptables-save), render, and apply ONE
 // iptables-restore --noflush --wait transaction per address family. Skips the
 // transaction when the kernel already holds exactly the desired rules.
+//
+// Unlike nftables (reconcile.ts), there is no recorded-hash shortcut here: the
+// one iptables-save per event IS the cheap verification. A hash of what we
+// last applied cannot tell that libvirt re-inserted its jumps above ours
+// (reboot, `iptables -F`, a daemon restart) or that someone flushed our
+// chains, and the position of our jumps must be known to write a transaction
+// that moves them anyway. Measured (bench/RESULTS.md): iptables-save is a few
+// ms, small next to the process start-up that every hook pays.
 import type { Family } from "../net/ip.js";
 import type { Plan } from "../plan/intents.js";
 import { renderIptables } from "../render/iptables.js";
@@ -19,6 +27,8 @@ export interface FamilySync {
   readonly rules: readonly string[];
   readonly backend: "iptables" | "nftables";
   readonly hash?: string;
+  /** nftables: the kernel's listing of our table, fingerprinted after the sync (see reconcile.ts). */
+  readonly kernelHash?: string;
   readonly error?: string;
 }
 

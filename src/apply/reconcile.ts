@@ -8,7 +8,8 @@ import type { Plan } from "../plan/intents.js";
 import { resolvePlan } from "../plan/resolve.js";
 import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
-import { readState, writeState, type AppliedState } from "../effects/state-store.js";
+import { readState, writeState, type AppliedFamily, type AppliedState } from "../effects/state-store.js";
+import { nftTableFingerprint } from "../effects/nft-fingerprint.js";
 import { defaultPaths } from "../config/paths.js";
 import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
 import { removeNft, syncNft } from "./nft-backend.js";
@@ -51,10 +52,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
     const recorded = state.families[`ipv${family}`];
     const wanted = hasRules(plan, family) || recorded !== undefined;
     if (!wanted && !o.everyFamily) continue;
-    const sync =
-      backend.backend === "nftables"
-        ? await syncNft(o.run, plan, family, o.dryRun, recorded?.backend === "nftables" ? recorded : undefined)
-        : await syncIptables(o.run, plan, family, o.dryRun);
+    const sync = backend.backend === "nftables" ? await syncNftVerified(o, plan, family, recorded) : await syncIptables(o.run, plan, family, o.dryRun);
     // Nothing of ours in a family whose tools or kernel support are missing: not a problem.
     if (sync.error && !wanted) continue;
     families.push(sync);
@@ -69,6 +67,25 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   return { plan, backend, families, removedFrom };
 }
 
+/**
+ * syncNft skips the transaction when our table exists and the hash of what we
+ * last applied equals the desired one. That record says what we wrote, not
+ * what the kernel holds now: a table someone flushed or edited since would
+ * never be repaired. So the record is trusted only while nft's own listing of
+ * the table still hashes to what it printed right after our last apply (one
+ * `nft -s list table` per event); on any mismatch, or no fingerprint yet,
+ * syncNft sees no record and rewrites the whole table. After a transaction the
+ * new listing is fingerprinted for the next event.
+ */
+async function syncNftVerified(o: ReconcileOptions, plan: Plan, family: Family, recorded: AppliedFamily | undefined): Promise<FamilySync> {
+  const mine = recorded?.backend === "nftables" ? recorded : undefined;
+  const trusted = mine?.kernelHash !== undefined && (await nftTableFingerprint(o.run, family)) === mine.kernelHash ? mine : undefined;
+  const sync = await syncNft(o.run, plan, family, o.dryRun, trusted);
+  if (sync.error || o.dryRun) return sync;
+  const kernelHash = sync.transaction === undefined && trusted ? trusted.kernelHash : await nftTableFingerprint(o.run, family);
+  return kernelHash ? { ...sync, kernelHash } : sync;
+}
+
 function hasRules(plan: Plan, family: Family): boolean {
   return plan.forwards.some((f) => f.family === family) || plan.masquerades.some((m) => m.subnet.family === family) || plan.accepts.some((a) => a.from.family === family);
 }
@@ -81,7 +98,7 @@ function record(stateDir: string, before: AppliedState, families: readonly Famil
     if (f.error) continue;
     // A family with nothing of ours is not managed: later hooks need not look at it.
     if (f.rules.length === 0) delete families_[`ipv${f.family}`];
-    else families_[`ipv${f.family}`] = { backend: f.backend, rules: f.rules, ...(f.hash ? { hash: f.hash } : {}), at };
+    else families_[`ipv${f.family}`] = { backend: f.backend, rules: f.rules, ...(f.hash ? { hash: f.hash } : {}), ...(f.kernelHash ? { kernelHash: f.kernelHash } : {}), at };
   }
   try {
     writeState(stateDir, next);

@@ -14,6 +14,8 @@ export interface AppliedFamily {
   readonly rules: readonly string[];
   /** nftables: hash of the table we applied (skips identical transactions). */
   readonly hash?: string;
+  /** nftables: fingerprint of the kernel's listing of our table right after we applied it (is `hash` still true?). */
+  readonly kernelHash?: string;
   readonly at: string;
 }
 

@@ -1,0 +1,100 @@
+// Binary tier, the hook's hot path (issue 8): what makes it fast must not make
+// it wrong. An ignored event starts no process at all; a recorded "already in
+// sync" is never trusted over what the kernel holds (nftables: our table
+// flushed behind our back is rewritten by the next event). Behaviour only:
+// timings live in bench/, not here.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { domainXml, HostTree, isRoot, networkStatusXml, run } from "../helpers/binary.js";
+import { NetnsPool, type Netns } from "../helpers/netns.js";
+
+const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+const VM = { name: "web", mac: "52:54:00:6c:3c:21", ip: "192.168.122.21" };
+
+describe.skipIf(!hasStrace)("binary: events the hook ignores", () => {
+  let tree: HostTree;
+  afterEach(() => tree.dispose());
+
+  for (const [what, line] of [
+    ["a domain no rule names", "qemu other start begin -"],
+    ["an operation with nothing to do", "qemu web prepare begin -"],
+  ] as const) {
+    it(`${what}: exit 0, one log line, and no child process at all`, async () => {
+      tree = HostTree.withDefaultNetwork([VM]);
+      tree.writeRules("50-web.rules", "forward tcp 8080 to web:80\n");
+      const trace = join(tree.root, "execve.trace");
+      const r = await run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, ...tree.hookArgv(line)], {
+        env: tree.env(),
+        input: domainXml(line.split(" ")[1] as string, VM.mac, "start"),
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/ignored/);
+      const execs = readFileSync(trace, "utf8").split("\n").filter((l) => /execve\(.* = 0$/.test(l));
+      expect(execs, execs.join("\n")).toHaveLength(1); // the hook itself
+    });
+  }
+});
+
+const LIBVIRT_NFT = `table ip libvirt_network {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		counter jump guest_input
+	}
+	chain guest_input {
+		oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related counter accept
+		oifname "virbr0" counter reject
+	}
+}
+`;
+
+describe.skipIf(!isRoot)("binary: nftables, our table changed behind our back", () => {
+  const pool = new NetnsPool();
+  let ns: Netns;
+  let tree: HostTree;
+
+  beforeEach(async () => {
+    ns = await pool.create();
+    await ns.must(["nft", "-f", "-"], { input: LIBVIRT_NFT });
+    tree = new HostTree();
+    tree.setNetwork("default", networkStatusXml([VM]).replace("backend='iptables'", "backend='nftables'"));
+    tree.writeRules("50-web.rules", "forward tcp 192.168.1.100:8080 to web:80\nforward tcp 192.168.1.100:2222 to web:22\n");
+  });
+  afterEach(() => {
+    pool.disposeAll();
+    tree.dispose();
+  });
+
+  const hook = async (line: string) => {
+    const r = await ns.exec(tree.hookArgv(line), { env: tree.env(), input: domainXml(VM.name, VM.mac, "start") });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("");
+    return r.stderr;
+  };
+  const ourTable = async () => (await ns.must(["nft", "-s", "list", "table", "ip", "virt_hooks"])).stdout;
+
+  it("a flushed chain is rewritten by the next reconnect, then left alone", async () => {
+    await hook("qemu web start begin -");
+    tree.setDomainStatus(VM.name, domainXml(VM.name, VM.mac));
+    const applied = await ourTable();
+    expect(applied).toContain("192.168.1.100 . tcp . 8080 : 192.168.122.21 . 80");
+    expect(await hook("qemu web reconnect begin -")).toMatch(/nft ipv4 unchanged/);
+
+    await ns.must(["nft", "flush", "chain", "ip", "virt_hooks", "prerouting"]);
+    expect(await ourTable()).not.toEqual(applied);
+    expect(await hook("qemu web reconnect begin -")).not.toMatch(/unchanged/);
+    expect(await ourTable()).toEqual(applied);
+    expect(await hook("qemu web reconnect begin -")).toMatch(/nft ipv4 unchanged/);
+  });
+
+  it("a map emptied behind our back is refilled", async () => {
+    await hook("qemu web start begin -");
+    tree.setDomainStatus(VM.name, domainXml(VM.name, VM.mac));
+    const applied = await ourTable();
+    await ns.must(["nft", "flush", "map", "ip", "virt_hooks", "dnat_addr"]);
+    await hook("qemu web reconnect begin -");
+    expect(await ourTable()).toEqual(applied);
+  });
+});
