@@ -18,9 +18,20 @@ export class Bench {
   }
 
   row(section, name, backend, extra = {}) {
-    const r = { section, name, backend, samples: new Samples(), ...extra };
+    const r = { section, name, backend, samples: new Samples(), pairedFloor: new Samples(), ...extra };
     this.rows.push(r);
     return r;
+  }
+
+  /**
+   * One run of the trivial single executable, counted as the floor of `rows`:
+   * the machine's load drifts (other work on it), so each figure is compared
+   * with floor runs taken between its own samples.
+   */
+  async pairFloor(...rows) {
+    const r = await timed([this.floor], { env: { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, input: "" });
+    this.floors.floor.add(r.ms);
+    for (const row of rows) row.pairedFloor.add(r.ms);
   }
 
   /** A hook run, timed (into `row`, if given) and checked. */
@@ -78,7 +89,10 @@ export async function ignoredEvents(b) {
     for (const [name, line, input] of cases) {
       const row = b.row("ignored", name, "-");
       await b.hook(host, line, input); // warm the page cache
-      for (let i = 0; i < b.reps.fast; i++) await b.hook(host, line, input, row);
+      for (let i = 0; i < b.reps.fast; i++) {
+        await b.pairFloor(row);
+        await b.hook(host, line, input, row);
+      }
       await b.trace(host, line, input, row);
     }
   } finally {
@@ -124,7 +138,10 @@ export async function lifecycle(b, backend, count) {
       host.running(g, false);
       await b.expectState(backend, idle, `${backend} stopped ${count}`);
     };
-    for (let i = 0; i < b.reps.event; i++) await cycle(false);
+    for (let i = 0; i < b.reps.event; i++) {
+      await b.pairFloor(...Object.values(rows));
+      await cycle(false);
+    }
     await cycle(true);
   } finally {
     host.dispose();
@@ -189,6 +206,7 @@ export async function applyCost(b, backend, counts = [1, 10, 100, 1000]) {
       const same = b.row("apply", `apply ${n} fwd, unchanged`, backend, { count: n });
       const changed = b.row("apply", `apply ${n} fwd, one changed`, backend, { count: n });
       for (let i = 0; i < b.reps.apply; i++) {
+        await b.pairFloor(first, same, changed);
         host.writeRules(rules(n, 22));
         await cli(undefined, "flush");
         await cli(first, "apply");
