@@ -4,7 +4,6 @@
 // or others; anything else is refused with a line that names the path and the
 // exact fix (the same rule as sshd's StrictModes and sudoers).
 import type { Stats } from "node:fs";
-import { shellWord } from "../plan/resolve.js";
 
 export interface TrustPolicy {
   /** uids that may own what we read. */
@@ -39,3 +38,8 @@ export function distrust(path: string, st: Pick<Stats, "uid" | "mode">, policy: 
   if (problems.length === 0) return undefined;
   return `${path}: refused: ${problems.join(" and ")}; the hook runs as root, so whoever can write this controls the host's firewall. Fix: ${fixes.join(" && ")}`;
 }
+
+// The fix is pasted into a root shell: quote the path unless it is plain.
+// (Not resolve.ts's shellWord: the hook loads this on every call, and the
+// planner only for the events it acts on.)
+const shellWord = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
