@@ -5,6 +5,7 @@
 // Each face is loaded by dynamic import(): the bundle is one file, but esbuild
 // keeps a dynamically imported module's initialisation lazy, so a hook call
 // never initialises the CLI (status, lint, ...) and the CLI never the hook.
+import { fstatSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import { defaultPaths } from "./config/paths.js";
 import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
@@ -12,15 +13,46 @@ import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
 declare const VIRT_HOOKS_VERSION: string;
 const version = typeof VIRT_HOOKS_VERSION === "string" ? VIRT_HOOKS_VERSION : "dev";
 
+const STDIN_KEEP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The XML libvirt writes, read with plain blocking reads of fd 0: a hook is
+ * synchronous anyway, and process.stdin would build a net.Socket and its
+ * stream machinery for one read. Drains past the cap (libvirt must not block
+ * on a full pipe) but stops keeping it. Falls back to the stream when fd 0
+ * is non-blocking (EAGAIN) or otherwise unreadable this way.
+ */
 function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return Promise.resolve("");
+  let device: boolean;
+  try {
+    device = fstatSync(0).isCharacterDevice();
+  } catch {
+    return Promise.resolve(""); // no fd 0 at all
+  }
+  // A terminal (an admin typing a command) or /dev/null: the stream, as before.
+  if (device) return process.stdin.isTTY ? Promise.resolve("") : readStdinStream([], 0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  try {
+    for (;;) {
+      const n = readSync(0, buf, 0, buf.length, null);
+      if (n === 0) return Promise.resolve(Buffer.concat(chunks).toString("utf8"));
+      size += n;
+      if (size <= STDIN_KEEP_BYTES) chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EOF") return Promise.resolve(Buffer.concat(chunks).toString("utf8"));
+    return readStdinStream(chunks, size);
+  }
+}
+
+function readStdinStream(chunks: Buffer[], size: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
     process.stdin.on("data", (c: Buffer) => {
       size += c.length;
-      // Keep draining past the cap (libvirt must not block on a full pipe) but stop keeping it.
-      if (size <= 8 * 1024 * 1024) chunks.push(c);
+      if (size <= STDIN_KEEP_BYTES) chunks.push(c);
     });
     process.stdin.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     process.stdin.once("error", reject);

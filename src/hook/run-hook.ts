@@ -3,7 +3,8 @@
 // prepare/start; never call libvirt; one log line per invocation.
 //
 // Speed: libvirt waits for every hook, and most events are ones we ignore.
-// This module decides from argv and rules.d alone and imports nothing heavy;
+// This module decides from argv and rules.d alone (interest-cache.ts: without
+// even compiling rules.d when it has not changed) and imports nothing heavy;
 // the XML parser and the firewall code (handle-event.ts) are loaded by a
 // dynamic import() only once the decision is "reconcile". esbuild keeps such
 // a module's initialisation lazy inside the one bundle, so an ignored event
@@ -16,6 +17,7 @@ import { openLogSink } from "../effects/log.js";
 import type { Paths } from "../config/paths.js";
 import { decide, type RuleInterest } from "./policy.js";
 import { eventLabel, summaryLine } from "./outcome.js";
+import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
 
 export interface HookIo {
   readonly stdin: () => Promise<string>;
@@ -42,20 +44,26 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
     await log.write("warning", [`${driver} called with ${args.length} arguments (libvirt passes 4); ignored`]);
     return 0;
   }
+  const ignored = async (why: string) => {
+    await log.write("info", [summaryLine(eventLabel(event), undefined, elapsed(), `ignored (${why})`)]);
+    return 0;
+  };
   let vetoable = false;
   let block = false;
   try {
     const xml = await xmlPromise;
     // Untrusted rule files are refused and replaced by their last accepted text (trust/).
     const files = readRulesKeepingLastGood(paths.rulesDir, paths.stateDir);
+    const key = rulesKey(files.files);
+    const cached = readCachedInterest(paths.stateDir, key);
+    const early = cached && decide(event, cached);
+    if (early?.kind === "ignore") return await ignored(early.why);
     const compiled = compileRules(files.files);
     block = compiled.rules.settings.onError === "block";
     const interest = interestOf(compiled.rules);
+    if (!cached) writeCachedInterest(paths.stateDir, key, interest);
     const decision = decide(event, interest);
-    if (decision.kind === "ignore") {
-      await log.write("info", [summaryLine(eventLabel(event), undefined, elapsed(), `ignored (${decision.why})`)]);
-      return 0;
-    }
+    if (decision.kind === "ignore") return await ignored(decision.why);
     vetoable = decision.vetoable;
     const { handleEvent } = await import("./handle-event.js");
     const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed });

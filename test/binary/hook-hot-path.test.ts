@@ -8,9 +8,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { domainXml, HostTree, isRoot, networkStatusXml, run } from "../helpers/binary.js";
-import { NetnsPool, type Netns } from "../helpers/netns.js";
+import { NetnsPool, unshared, type Netns } from "../helpers/netns.js";
 
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+/** argv in a throw-away netns when we can (root): events that reconcile really apply there. */
+const isolated = (argv: string[]) => (isRoot ? unshared(argv) : argv);
 const VM = { name: "web", mac: "52:54:00:6c:3c:21", ip: "192.168.122.21" };
 
 describe.skipIf(!hasStrace)("binary: events the hook ignores", () => {
@@ -36,6 +38,29 @@ describe.skipIf(!hasStrace)("binary: events the hook ignores", () => {
       expect(execs, execs.join("\n")).toHaveLength(1); // the hook itself
     });
   }
+});
+
+describe("binary: the cached rule interest", () => {
+  let tree: HostTree;
+  afterEach(() => tree.dispose());
+
+  it("an edit to rules.d decides the very next event (the cache is keyed by the exact text)", async () => {
+    tree = HostTree.withDefaultNetwork([VM, { name: "bob", mac: "52:54:00:6c:3c:22", ip: "192.168.122.22" }]);
+    tree.writeRules("50-web.rules", "forward tcp 8080 to web:80\n");
+    const event = async () => {
+      const r = await run(isolated(tree.hookArgv("qemu bob start begin -")), { env: tree.env(), input: domainXml("bob", "52:54:00:6c:3c:22", "start") });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    expect(await event()).toMatch(/ignored \(no rule names this domain\)/);
+    expect(await event()).toMatch(/ignored \(no rule names this domain\)/); // from the cache
+    // Same file, same length, one name changed.
+    tree.writeRules("50-web.rules", "forward tcp 8080 to bob:80\n");
+    expect(await event()).not.toMatch(/ignored/);
+    tree.removeRules("50-web.rules");
+    tree.writeRules("60-web.rules", "forward tcp 8080 to web:80\n");
+    expect(await event()).toMatch(/ignored \(no rule names this domain\)/);
+  });
 });
 
 const LIBVIRT_NFT = `table ip libvirt_network {

@@ -1,0 +1,49 @@
+// Most hook calls are events we ignore, decided from the event and which
+// domains the rules name (RuleInterest) alone. Working that out means
+// compiling rules.d: tokenizing, parsing, checking every address (Node's first
+// isIPv6 call alone compiles a large regular expression: several ms). So the
+// interest is kept in the state directory together with the exact rules.d
+// text (names and contents) it was compiled from, and used only when the text
+// just read is identical: an edited, added or removed file differs, and a
+// stale or damaged cache is simply not used. It can make an event cheaper,
+// never decide differently. (An exact comparison rather than a hash: loading
+// node:crypto alone cost more than the comparison of any real rules.d.)
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SourceFile } from "../rules/source.js";
+import type { RuleInterest } from "./policy.js";
+
+const FILE = "interest.json";
+
+interface Stored {
+  readonly rules: string;
+  readonly anyRules: boolean;
+  readonly domains: readonly string[];
+}
+
+/** Names and contents, unambiguously delimited (a name cannot hold NUL; lengths are explicit). */
+export function rulesKey(files: readonly SourceFile[]): string {
+  return files.map((f) => `${f.path}\0${f.text.length}\0${f.text}`).join("\0");
+}
+
+export function readCachedInterest(stateDir: string, key: string): RuleInterest | undefined {
+  try {
+    const s = JSON.parse(readFileSync(join(stateDir, FILE), "utf8")) as Stored;
+    if (s.rules !== key || typeof s.anyRules !== "boolean" || !Array.isArray(s.domains)) return undefined;
+    return { anyRules: s.anyRules, domains: new Set(s.domains.filter((d) => typeof d === "string")) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeCachedInterest(stateDir: string, key: string, interest: RuleInterest): void {
+  const stored: Stored = { rules: key, anyRules: interest.anyRules, domains: [...interest.domains] };
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const tmp = join(stateDir, `.${FILE}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(stored) + "\n", { mode: 0o600 });
+    renameSync(tmp, join(stateDir, FILE));
+  } catch {
+    // Only an optimisation: the next event compiles the rules again.
+  }
+}
