@@ -16,7 +16,8 @@ import { applyCost, Bench, FORWARD_COUNTS, floors, ignoredEvents, lifecycle, sto
 import { packetPath } from "./lib/packet.mjs";
 import { render } from "./lib/report.mjs";
 import { assertPrivate, currentNetns } from "./lib/netns.mjs";
-import { SYSTEM_PATH } from "./lib/measure.mjs";
+import { SYSTEM_PATH, useCputime } from "./lib/measure.mjs";
+import { buildTool } from "./lib/tools.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
 const SECTIONS = ["ignored", "events", "storm", "apply", "packet"];
@@ -61,6 +62,7 @@ async function inner(hostNetns) {
   const t0 = performance.now();
   const step = (what) => process.stderr.write(`bench: ${what} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   spawnSync("ip", ["link", "set", "lo", "up"]);
+  useCputime(buildTool("cputime"));
   const stdin = "<domain/>\n".repeat(300);
   await floors(b, stdin);
   if (opts.only.includes("ignored")) {

@@ -18,7 +18,7 @@ export class Bench {
   }
 
   row(section, name, backend, extra = {}) {
-    const r = { section, name, backend, samples: new Samples(), pairedFloor: new Samples(), ...extra };
+    const r = { section, name, backend, samples: new Samples(), cpu: new Samples(), pairedFloor: new Samples(), pairedFloorCpu: new Samples(), ...extra };
     this.rows.push(r);
     return r;
   }
@@ -29,16 +29,20 @@ export class Bench {
    * with floor runs taken between its own samples.
    */
   async pairFloor(...rows) {
-    const r = await timed([this.floor], { env: { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, input: "" });
+    const r = await timed([this.floor], { env: { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, input: "", cpu: true });
     this.floors.floor.add(r.ms);
-    for (const row of rows) row.pairedFloor.add(r.ms);
+    for (const row of rows) {
+      row.pairedFloor.add(r.ms);
+      row.pairedFloorCpu.add(r.cpuMs);
+    }
   }
 
   /** A hook run, timed (into `row`, if given) and checked. */
   async hook(host, line, input, row) {
-    const r = await timed(host.hookArgv(line), { env: host.env(), input });
+    const r = await timed(host.hookArgv(line), { env: host.env(), input, cpu: true });
     this.check(line, r);
     row?.samples.add(r.ms);
+    row?.cpu.add(r.cpuMs);
     return r;
   }
 
@@ -197,9 +201,10 @@ export async function applyCost(b, backend, counts = [1, 10, 100, 1000]) {
       return lines.join("\n") + "\n";
     };
     const cli = async (row, ...args) => {
-      const r = await timed(host.cliArgv(...args), { env: host.env() });
+      const r = await timed(host.cliArgv(...args), { env: host.env(), cpu: true });
       if (r.code !== 0) b.problems.push(`${args.join(" ")}: exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
       row?.samples.add(r.ms);
+      row?.cpu.add(r.cpuMs);
     };
     for (const n of counts) {
       const first = b.row("apply", `apply ${n} fwd, from nothing`, backend, { count: n });

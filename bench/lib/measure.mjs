@@ -4,11 +4,21 @@
 // cancel this harness's own spawn overhead.
 import { spawn } from "node:child_process";
 
-/** Runs argv; resolves with wall milliseconds, exit code and output. Never rejects on exit codes. */
-export function timed(argv, { env, input = "", cwd = "/" } = {}) {
+let cputime;
+/** Also measure CPU time (user+sys of the process and the children it waited for) through this helper (bench/cputime.c). */
+export function useCputime(path) {
+  cputime = path;
+}
+
+/**
+ * Runs argv; resolves with wall milliseconds, CPU milliseconds (when
+ * useCputime was called), exit code and output. Never rejects on exit codes.
+ */
+export function timed(argv, { env, input = "", cwd = "/", cpu = false } = {}) {
   return new Promise((resolve, reject) => {
+    const wrapped = cpu && cputime ? [cputime, ...argv] : argv;
     const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(wrapped[0], wrapped.slice(1), { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
@@ -19,7 +29,9 @@ export function timed(argv, { env, input = "", cwd = "/" } = {}) {
     child.once("error", reject);
     child.once("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      resolve({ ms, code, signal, stdout, stderr });
+      const m = wrapped !== argv ? /\ncputime: (\d+) (\d+)\n$/.exec(stderr) : null;
+      if (m) stderr = stderr.slice(0, m.index);
+      resolve({ ms, cpuMs: m ? Number(m[1]) / 1000 : NaN, code, signal, stdout, stderr });
     });
   });
 }

@@ -6,31 +6,19 @@
 // The client connects to 10.99.0.1:8080; our DNAT sends it to the guest and
 // libvirt-style chains would REJECT it unless our accept comes first. Trials
 // alternate 1 / 1,000 so that drift of the machine hits both alike.
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { spawn } from "node:child_process";
 import { BenchHost, guest } from "./host.mjs";
 import { resetFirewall } from "./firewall.mjs";
 import { must, Samples, timed } from "./measure.mjs";
 import { assertPrivate, Peer } from "./netns.mjs";
-
-const SOURCE = resolve(import.meta.dirname, "..", "tcp-rate.c");
-const TOOL = resolve(import.meta.dirname, "..", "..", ".build", "tcp-rate");
-
-/** Compiles bench/tcp-rate.c when it is newer than the binary (into .build, not committed). */
-export function buildRateTool() {
-  if (existsSync(TOOL) && statSync(TOOL).mtimeMs >= statSync(SOURCE).mtimeMs) return TOOL;
-  mkdirSync(join(TOOL, ".."), { recursive: true });
-  execFileSync("cc", ["-O2", "-pthread", "-o", TOOL, SOURCE], { stdio: "inherit" });
-  return TOOL;
-}
+import { buildTool } from "./tools.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function packetPath(b, backend, counts = [1, 1000], seconds = 2, threads = 4) {
   const ns = b.hostNetns;
   assertPrivate(ns);
-  const tool = buildRateTool();
+  const tool = buildTool("tcp-rate");
   const g = guest(1);
   const host = new BenchHost(b.binary, backend);
   const peers = [];

@@ -48,12 +48,12 @@ export function render(b, { binary, elapsedS }) {
   out.push(`| /bin/true | ${f2(tru)} | ${b.floors.true.n} |`, `| trivial single executable (dist/floor, \`process.exit(0)\`) | ${f1(flo)} | ${b.floors.floor.n} |`, "");
 
   const msRows = (section) => b.rows.filter((r) => r.section === section);
-  out.push("## Hook events", "", "Medians. `× floor`: against the trivial single executable run between this row's own samples (the machine's load drifts). `tx`: firewall transactions (`iptables-restore`, `nft -f`); `children`: every program the hook started (traced run: `strace -f -e execve`).", "");
-  out.push("| case | backend | median ms | × true | × floor | tx | children | runs |", "|---|---|---:|---:|---:|---:|---|---:|");
+  out.push("## Hook events", "", "Medians. `× floor`: against the trivial single executable run between this row's own samples (the machine's load drifts). `CPU`: user+sys of the hook and the tools it waited for (bench/cputime.c), which load on the machine disturbs far less than wall time. `tx`: firewall transactions (`iptables-restore`, `nft -f`); `children`: every program the hook started (traced run: `strace -f -e execve`).", "");
+  out.push("| case | backend | median ms | × true | × floor | CPU ms | CPU × floor | tx | children | runs |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|");
   for (const r of [...msRows("ignored"), ...msRows("event")]) {
     const kids = r.children === undefined ? "-" : r.children === 0 ? "0" : `${r.children}: ${r.others.length ? r.others.join("; ") : "transactions only"}`;
     const note = r.tries ? ` (repaired ${r.repaired}/${r.tries})` : "";
-    out.push(`| ${r.name}${note} | ${r.backend} | ${f1(r.samples.median)} | ${f1(r.samples.median / tru)} | ${f2(r.samples.median / floorOf(r, flo))} | ${r.tx ?? "-"} | ${kids} | ${r.samples.n} |`);
+    out.push(`| ${r.name}${note} | ${r.backend} | ${f1(r.samples.median)} | ${f1(r.samples.median / tru)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedFloorCpu.median)} | ${r.tx ?? "-"} | ${kids} | ${r.samples.n} |`);
   }
   out.push("");
 
@@ -80,8 +80,8 @@ export function render(b, { binary, elapsedS }) {
   const apply = msRows("apply");
   if (apply.length) {
     out.push("## Apply cost against the number of forwards", "", "`virt-hooks apply` (whole process) with N forwards to addresses: from nothing of ours installed, with the kernel already in sync, and with one forward changed.", "");
-    out.push("| case | backend | median ms | × floor | runs |", "|---|---|---:|---:|---:|");
-    for (const r of apply) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorOf(r, flo))} | ${r.samples.n} |`);
+    out.push("| case | backend | median ms | × floor | CPU ms | CPU × floor | runs |", "|---|---|---:|---:|---:|---:|---:|");
+    for (const r of apply) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedFloorCpu.median)} | ${r.samples.n} |`);
     out.push("");
   }
 
