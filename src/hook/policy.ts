@@ -49,9 +49,17 @@ function decideQemu(event: HookEvent, interest: RuleInterest): Decision {
     // After a daemon restart, once libvirt has rebuilt its own rules: re-assert ours.
     case "reconnect":
       return { kind: "reconcile", vetoable: false, needs: "domain-xml", corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
+    // Again at started, never vetoing: libvirt writes a guest's status file only
+    // just before this hook, so a start of another guest in between rebuilt our
+    // rules without this one. The last started of a burst sees every guest.
+    case "started":
+      return { kind: "reconcile", vetoable: false, needs: "domain-xml", corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
+    // release comes once libvirt has let go of everything, status file included:
+    // it repairs a concurrent event that still saw this guest as running.
     case "stopped":
+    case "release":
       return { kind: "reconcile", vetoable: false, needs: "nothing", corrections: () => [{ kind: "domain-down", name: event.object }] };
-    // prepare: no taps yet (start follows). started: start already applied.
+    // prepare: no taps yet (start follows).
     // release: stopped already removed. migrate/restore: filters whose stdout
     // would replace the domain XML: we print nothing and do nothing.
     default:

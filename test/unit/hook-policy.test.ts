@@ -17,9 +17,9 @@ function decision(line: string, i = interest) {
 const table: [string, string][] = [
   ["qemu vm1 prepare begin -", "ignore"],
   ["qemu vm1 start begin -", "reconcile, vetoable"],
-  ["qemu vm1 started begin -", "ignore"],
+  ["qemu vm1 started begin -", "reconcile"],
   ["qemu vm1 stopped end -", "reconcile"],
-  ["qemu vm1 release end destroyed", "ignore"],
+  ["qemu vm1 release end destroyed", "reconcile"],
   ["qemu vm1 reconnect begin -", "reconcile"],
   ["qemu vm1 migrate begin -", "ignore"],
   ["qemu vm1 restore begin -", "ignore"],
