@@ -96,13 +96,25 @@ function record(stateDir: string, before: AppliedState, families: readonly Famil
   const families_ = next.families as Record<string, unknown>;
   for (const f of families) {
     if (f.error) continue;
+    const key = `ipv${f.family}`;
     // A family with nothing of ours is not managed: later hooks need not look at it.
-    if (f.rules.length === 0) delete families_[`ipv${f.family}`];
-    else families_[`ipv${f.family}`] = { backend: f.backend, rules: f.rules, ...(f.hash ? { hash: f.hash } : {}), ...(f.kernelHash ? { kernelHash: f.kernelHash } : {}), at };
+    if (f.rules.length === 0) delete families_[key];
+    else {
+      const entry = { backend: f.backend, rules: f.rules, ...(f.hash ? { hash: f.hash } : {}), ...(f.kernelHash ? { kernelHash: f.kernelHash } : {}) };
+      const old = families_[key] as AppliedFamily | undefined;
+      // Unchanged: keep the old entry and its time (when this was applied, not last looked at).
+      families_[key] = old && sameEntry(old, entry) ? old : { ...entry, at };
+    }
   }
+  // Most events change nothing: then the file is not rewritten either.
+  if (JSON.stringify(next) === JSON.stringify(before)) return;
   try {
     writeState(stateDir, next);
   } catch {
     // Recording is an optimisation and a report; never a reason to fail a hook.
   }
+}
+
+function sameEntry(a: AppliedFamily, b: Omit<AppliedFamily, "at">): boolean {
+  return a.backend === b.backend && a.hash === b.hash && a.kernelHash === b.kernelHash && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
 }
