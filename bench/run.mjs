@@ -57,7 +57,7 @@ async function inner(hostNetns) {
   if (readlinkSync(`/proc/${process.ppid}/ns/net`) !== hostNetns) throw new Error("run the bench as npm run bench, not its inner half");
   assertPrivate(hostNetns);
   const opts = parseArgs(process.argv.slice(2));
-  const reps = opts.quick ? { fast: 10, event: 4, storm: 2, apply: 2, packet: 2 } : { fast: 40, event: 15, storm: 5, apply: 5, packet: 6 };
+  const reps = opts.quick ? { fast: 10, event: 4, storm: 2, apply: 2, packet: 2 } : { fast: 25, event: 8, storm: 3, apply: 3, packet: 4 };
   const b = new Bench({ hostNetns, binary: opts.binary, floor: resolve(REPO, "dist/floor"), reps });
   const t0 = performance.now();
   const step = (what) => process.stderr.write(`bench: ${what} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
