@@ -4,6 +4,8 @@
 // stand-in namespaces spliced onto the guests' own taps (lab.ts), clients are
 // namespaces on their own link. Every assertion is a real TCP connection or
 // the exact firewall state.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isRoot } from "../helpers/binary.js";
 import { Lab, type Backend } from "./lab/lab.js";
@@ -24,6 +26,11 @@ const ARTICLE2 = `# The second article: publish devstack's ssh and web ports on 
 forward tcp ${HOST}:1122 to devstack:22
 forward tcp ${HOST}:1180 to devstack:80
 `;
+
+const WEB = { name: "web", mac: "52:54:00:20:00:10", ip: "10.20.0.10" };
+const net2 = `<network><name>net2</name><forward mode='nat'/><bridge name='virbr2' stp='off'/>
+  <ip address='10.20.0.1' prefix='24'><dhcp><range start='10.20.0.100' end='10.20.0.200'/>
+    <host mac='${WEB.mac}' name='web' ip='${WEB.ip}'/></dhcp></ip></network>`;
 
 const standIn = (ip: string, ports: number[]) => ({ ip, prefix: 24, gateway: "192.168.122.1", ports });
 
@@ -68,5 +75,172 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e (%s backend)", (backend) => {
     expect(await lab.probe(CLIENT, 1122, lab.guestNetns("devstack"))).toBe(`outside:1122 ${HOST}`);
     // A port nobody forwards stays closed.
     expect(await lab.probe(HOST, 1123, "outside")).toMatch(/refused|timeout/);
+  });
+
+  /** Everything of ours in the kernel, as text (to look for an address, or for nothing at all). */
+  async function ours(): Promise<string> {
+    if (backend === "iptables") return (await lab.iptablesSave()).split("\n").filter((l) => l.includes("VIRT_HOOKS")).join("\n");
+    const rules = await lab.nftRuleset();
+    const table = /table ip virt_hooks \{[\s\S]*?\n\}/.exec(rules)?.[0] ?? "";
+    return [table, ...rules.split("\n").filter((l) => l.includes('comment "virt-hooks"'))].join("\n").trim();
+  }
+
+  /** libvirt's own rules, with every trace of ours removed, sorted (a SIGHUP rebuild reorders them). */
+  async function libvirtsOwn(): Promise<string> {
+    if (backend === "iptables") return (await lab.iptablesSave()).split("\n").filter((l) => !l.includes("VIRT_HOOKS")).sort().join("\n");
+    const rules = (await lab.nftRuleset()).replace(/table ip6? virt_hooks \{[\s\S]*?\n\}\n?/g, "");
+    return rules.split("\n").filter((l) => !l.includes('comment "virt-hooks"')).map((l) => l.replace(/ # handle \d+$/, "").replace(/counter packets \d+ bytes \d+/, "counter")).sort().join("\n");
+  }
+
+  /** Our accept is first where libvirt's rejects would otherwise see the packet first. */
+  async function expectOursFirst(): Promise<void> {
+    if (backend === "iptables") {
+      expect(chainRules(await lab.iptablesSave(), "filter", "FORWARD")[0]).toBe("-A FORWARD -j VIRT_HOOKS_FWD");
+    } else {
+      const chain = (await lab.must(["nft", "list", "chain", "ip", "libvirt_network", "forward"])).stdout;
+      const rules = chain.split("\n").map((l) => l.trim()).filter((l) => /^(meta|jump|counter|accept|ip|ct)/.test(l));
+      expect(rules[0]).toMatch(/comment "virt-hooks"$/);
+    }
+  }
+
+  const cli = (...args: string[]) => lab.exec(["/usr/local/sbin/virt-hooks", ...args]);
+
+  it("2a. survival: three libvirtd restarts, each followed by its reconnect hooks: the forwards work after each", async () => {
+    for (let i = 0; i < 3; i++) {
+      const mark = lab.journal.lines.length;
+      await lab.restartLibvirtd();
+      await lab.journal.waitFor(/^qemu devstack reconnect begin: /, mark);
+      await lab.journal.waitFor(/^qemu vm2 reconnect begin: /, mark);
+      expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+      await expectOursFirst();
+    }
+  });
+
+  it("2b. survival: SIGHUP (systemctl reload libvirtd) rebuilds libvirt's rules and no hook fires; the forwards still work", async () => {
+    const mark = lab.journal.lines.length;
+    await lab.sighupLibvirtd();
+    expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+    expect(await lab.probe(HOST, 1180, lab.guestNetns("vm2"))).toMatch(reaches("devstack", 80));
+    await expectOursFirst();
+    expect(lab.journal.since(mark).filter((l) => / reconnect begin: /.test(l))).toEqual([]);
+  });
+
+  it("2c. survival: libvirt's forward jumps deleted (iptables -F FORWARD / its nft chain flushed), then a restart: libvirt's rules come back above ours, the reconnect puts ours first again", async () => {
+    if (backend === "iptables") await lab.must(["iptables", "-w", "-F", "FORWARD"]);
+    else await lab.must(["nft", "flush", "chain", "ip", "libvirt_network", "forward"]);
+    const mark = lab.journal.lines.length;
+    await lab.restartLibvirtd();
+    await lab.journal.waitFor(/^qemu devstack reconnect begin: /, mark);
+    await lab.journal.waitFor(/^qemu vm2 reconnect begin: /, mark);
+    await expectOursFirst();
+    expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+  });
+
+  it("3a. lifecycle: virsh destroy removes devstack's forwards (no rule of ours mentions it); start brings them back", async () => {
+    await lab.virsh("destroy", DEVSTACK.name);
+    expect(await ours()).not.toContain(DEVSTACK.ip);
+    expect(await lab.probe(HOST, 1122, "outside")).toMatch(/refused|timeout/);
+    await startGuest(DEVSTACK, [22, 80]);
+    expect(await ours()).toContain(DEVSTACK.ip);
+    expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+  });
+
+  it("3b. lifecycle: rules.d edited, then virt-hooks apply: the new forward works and the removed one is gone", async () => {
+    lab.writeRules("50-article2.rules", `forward tcp ${HOST}:1122 to devstack:22\nforward tcp ${HOST}:2280 to devstack:80\n`);
+    const r = await cli("apply");
+    expect(r.code, r.stderr).toBe(0);
+    expect(await lab.probe(HOST, 2280, "outside")).toBe(`devstack:80 ${CLIENT}`);
+    expect(await lab.probe(HOST, 1180, "outside")).toMatch(/refused|timeout/);
+    expect(await ours()).not.toMatch(/1180/);
+    lab.writeRules("50-article2.rules", ARTICLE2);
+    expect((await cli("apply")).code).toBe(0);
+  });
+
+  it("4. two networks, three guests started at once: the rules are exactly the desired ones, nothing duplicated or missing", async () => {
+    await lab.defineNetwork(net2);
+    await lab.defineGuest({ ...WEB, network: "net2" });
+    lab.writeRules("60-three.rules", `forward tcp 2201 to devstack:22\nforward tcp 2202 to vm2:22\nforward tcp 2203 to web:22\n`);
+    await Promise.all([DEVSTACK, VM2].map((g) => lab.virsh("destroy", g.name)));
+    await Promise.all([DEVSTACK, VM2, WEB].map((g) => lab.virsh("start", g.name)));
+    await lab.splice(DEVSTACK.name);
+    await lab.splice(VM2.name);
+    await lab.standIn(WEB.name, WEB.mac, { ip: WEB.ip, prefix: 24, gateway: "10.20.0.1", ports: [22] });
+    // Converged: a reconcile from scratch finds nothing to change.
+    const plan = await cli("plan");
+    expect(plan.stdout, plan.stdout + plan.stderr).toMatch(/ipv4: the firewall already matches the rules/);
+    if (backend === "iptables") {
+      const lines = (await ours()).split("\n").filter((l) => l.startsWith("-A "));
+      expect(new Set(lines).size).toBe(lines.length);
+    } else {
+      expect((await lab.nftRuleset()).split("\n").filter((l) => l.includes('comment "virt-hooks"'))).toHaveLength(1);
+    }
+    expect(await lab.probe(HOST, 2201, "outside")).toBe(`devstack:22 ${CLIENT}`);
+    expect(await lab.probe(HOST, 2202, "outside")).toBe(`vm2:22 ${CLIENT}`);
+    expect(await lab.probe(HOST, 2203, "outside")).toBe(`web:22 ${CLIENT}`);
+    await lab.virsh("destroy", WEB.name);
+    lab.removeRules("60-three.rules");
+  });
+
+  it("5a. bad input: a rule file with an error does not stop a guest; the log names file:line:col", async () => {
+    lab.writeRules("70-broken.rules", "forward tcp 99999 to devstack:22\n");
+    const mark = lab.journal.lines.length;
+    await lab.virsh("destroy", DEVSTACK.name);
+    await startGuest(DEVSTACK, [22, 80]);
+    const logged = lab.journal.since(mark).join("\n");
+    expect(logged).toMatch(/70-broken\.rules:1:\d+: /);
+    // The good rules still hold.
+    expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+    lab.removeRules("70-broken.rules");
+  });
+
+  it("6. a guest with no fixed address, targeted by name: the log gives the exact virsh net-update; other forwards still work", async () => {
+    lab.writeRules("80-nofix.rules", "forward tcp 3022 to nofix:22\n");
+    const mark = lab.journal.lines.length;
+    await lab.virsh("start", NOFIX.name);
+    const hint = await lab.journal.waitFor(/virsh net-update default add ip-dhcp-host/, mark);
+    expect(hint).toContain(`"<host mac='${NOFIX.mac}' name='nofix' ip='`);
+    expect(hint).toContain("--live --config");
+    expect(await lab.probe(HOST, 1122, "outside")).toBe(`devstack:22 ${CLIENT}`);
+    await lab.virsh("destroy", NOFIX.name);
+  });
+
+  it("5b. set on-error block: starting a guest whose forward cannot be applied fails, and virsh shows our reason", async () => {
+    lab.writeRules("00-strict.rules", "set on-error block\n");
+    const r = await lab.exec(["virsh", "-q", "start", NOFIX.name]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/virt-hooks: refusing to start nofix \(set on-error block\)/);
+    expect(r.stderr).toContain("virsh net-update default add ip-dhcp-host");
+    expect((await lab.exec(["virsh", "-q", "domstate", NOFIX.name])).stdout.trim()).toBe("shut off");
+    lab.removeRules("00-strict.rules");
+    lab.removeRules("80-nofix.rules");
+  });
+
+  it("R. a network restart (net-destroy + net-start) with guests running: their taps are back on the bridge and the forward works within a second", async () => {
+    await lab.virsh("net-destroy", "default");
+    expect(await lab.probe(HOST, 1122, "outside")).toMatch(/refused|timeout|unreachable/);
+    const t0 = Date.now();
+    const mark = lab.journal.lines.length;
+    await lab.virsh("net-start", "default");
+    const { reply, ms } = await lab.probeUntil(HOST, 1122, "outside", /^devstack:22 /, 1000);
+    expect(reply, lab.journal.since(mark).join("\n") + (await lab.exec(["ip", "-br", "link"])).stdout).toBe(`devstack:22 ${CLIENT}`);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(ms).toBeLessThanOrEqual(1000);
+    expect(await lab.probe(HOST, 1180, lab.guestNetns("vm2"))).toMatch(reaches("devstack", 80));
+    await expectOursFirst();
+  });
+
+  it("7. install.sh --uninstall: our hooks and rules are gone, libvirt's own rules are intact", async () => {
+    const libvirtBefore = await libvirtsOwn();
+    await lab.install("--uninstall");
+    for (const d of ["qemu", "network"]) expect(existsSync(join(lab.root, "etc-libvirt", "hooks", d))).toBe(false);
+    expect(await ours()).toBe("");
+    // install.sh reloads libvirtd (SIGHUP), which rebuilds its rules in the background.
+    let libvirtAfter = "";
+    for (let i = 0; i < 100 && libvirtAfter !== libvirtBefore; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      libvirtAfter = await libvirtsOwn();
+    }
+    expect(libvirtAfter.split("\n")).toEqual(libvirtBefore.split("\n"));
+    expect(await lab.probe(HOST, 1122, "outside")).toMatch(/refused|timeout/);
   });
 });

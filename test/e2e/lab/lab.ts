@@ -31,8 +31,11 @@ if [ "$ns" != "$1" ] || [ "$ns" = "$2" ]; then echo "lab guard: in $ns, expected
 shift 2; exec "$@"`;
 
 /** Bind-mounts each private directory ($2 $3 pairs) over its path; constant text, values are arguments. */
+// sysfs shows the network namespace of whoever mounted it: the lab needs its own, or
+// /sys/class/net (which the hook reads for taps and bridges) would show the host's devices.
 const MOUNTS = `set -e
 mount --make-rprivate /
+mount -t sysfs sysfs /sys
 while [ $# -gt 0 ]; do mount --bind "$1" "$2"; shift 2; done`;
 
 /** libvirt's nftables backend runs `tc ... action csum`, which this kernel lacks (lab.md section 3). */
@@ -160,11 +163,11 @@ export class Lab {
   }
 
   private async waitForLibvirt(): Promise<void> {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 600; i++) {
       if ((await this.exec(["virsh", "-q", "version"])).code === 0) return;
       await sleep(50);
     }
-    throw new Error("libvirtd did not answer within 10 s");
+    throw new Error("libvirtd did not answer within 30 s");
   }
 
   private async pidOf(daemon: string): Promise<number | undefined> {
@@ -181,7 +184,9 @@ export class Lab {
     const pid = await this.pidOf("libvirtd");
     if (pid) {
       process.kill(pid, "SIGTERM");
-      for (let i = 0; i < 200 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) await sleep(50);
+      // A loaded machine can take a while to shut libvirtd down; its pidfile lock goes with it.
+      for (let i = 0; i < 600 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) await sleep(50);
+      if (existsSync(`/proc/${pid}`) && !isZombie(pid)) throw new Error(`libvirtd (pid ${pid}) did not stop within 30 s of SIGTERM`);
     }
     await this.must(["libvirtd", "-d"]);
     await this.waitForLibvirt();
