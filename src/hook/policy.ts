@@ -17,6 +17,8 @@ export type Decision =
       readonly corrections: (input: EventInput) => Correction[];
       /** Put running guests' taps back on this network's bridge (it was just (re)created). */
       readonly reattach?: boolean;
+      /** `uplink`/`route` of this network: assert them (up) or put back what they moved (down). */
+      readonly links?: "up" | "down";
       /** Checked once the XML is parsed: false turns the decision into ignore. */
       readonly relevant?: (input: EventInput) => boolean;
     };
@@ -75,6 +77,7 @@ function decideNetwork(event: HookEvent, interest: RuleInterest): Decision {
       vetoable: false,
       needs: "network-xml",
       reattach: true,
+      links: "up",
       corrections: (i) => (i.network ? [{ kind: "network-up", network: i.network.network }] : []),
     };
   }
@@ -82,9 +85,10 @@ function decideNetwork(event: HookEvent, interest: RuleInterest): Decision {
   switch (event.op) {
     // libvirt's own rules exist now (libvirt-facts: started runs after them).
     case "updated":
-      return { kind: "reconcile", vetoable: false, needs: "network-xml", corrections: (i) => (i.network ? [{ kind: "network-up", network: i.network.network }] : []) };
+      return { kind: "reconcile", vetoable: false, needs: "network-xml", links: "up", corrections: (i) => (i.network ? [{ kind: "network-up", network: i.network.network }] : []) };
+    // The XML names the bridge an uplink was a port of (the status file is gone).
     case "stopped":
-      return { kind: "reconcile", vetoable: false, needs: "nothing", corrections: () => [{ kind: "network-down", name: event.object }] };
+      return { kind: "reconcile", vetoable: false, needs: "network-xml", links: "down", corrections: () => [{ kind: "network-down", name: event.object }] };
     // A NIC plugged by hotplug (attach-interface fires only this); at daemon
     // restart it comes before libvirt's rebuild, and reconnect follows.
     case "port-created":

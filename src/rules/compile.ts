@@ -2,7 +2,7 @@
 // dropped (and reported); everything else survives, so one typo costs one rule,
 // never the whole host's forwards.
 import { error, shown, warning, type Diagnostic } from "./diagnostic.js";
-import { defaultSettings, type AcceptRule, type ForwardRule, type MasqueradeRule, type RuleSet, type Settings, type OnError } from "./model.js";
+import { defaultSettings, type AcceptRule, type ForwardRule, type MasqueradeRule, type RouteRule, type RuleSet, type Settings, type OnError, type UplinkRule } from "./model.js";
 import { parseLine, type SettingKey, type Statement } from "./parse.js";
 import type { SourceFile, Span } from "./source.js";
 import { splitLines } from "./tokenize.js";
@@ -54,6 +54,8 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   const forwards: ForwardRule[] = [];
   const masquerades: MasqueradeRule[] = [];
   const accepts: AcceptRule[] = [];
+  const uplinks: UplinkRule[] = [];
+  const routes: RouteRule[] = [];
   const set = new Map<SettingKey, { value: string; span: Span }>();
   for (const s of statements) {
     switch (s.kind) {
@@ -69,6 +71,22 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
       case "accept":
         accepts.push(s);
         break;
+      case "uplink": {
+        // One interface can be a port of one bridge only.
+        const earlier = uplinks.find((u) => u.iface === s.iface);
+        if (!earlier) uplinks.push(s);
+        else if (earlier.network === s.network) diagnostics.push(warning("duplicate", s.span, `${shown(s.iface)} is already the uplink of network ${shown(s.network)}`, "remove one of the two"));
+        else diagnostics.push(error("conflict", s.ifaceSpan, `${shown(s.iface)} is already the uplink of network ${shown(earlier.network)}: an interface can be a port of one bridge only`, "keep one of the two uplink statements", earlier.span));
+        break;
+      }
+      case "route": {
+        // Two routes to one destination would replace each other on every event.
+        const earlier = routes.find((r) => r.family === s.family && r.dest.address === s.dest.address && r.dest.prefix === s.dest.prefix);
+        if (!earlier) routes.push(s);
+        else if (earlier.network === s.network && earlier.gateway === s.gateway) diagnostics.push(warning("duplicate", s.span, "the same route is declared by an earlier rule", "remove one of the two"));
+        else diagnostics.push(error("conflict", s.span, `a route to ${s.isDefault ? "default" : `${s.dest.address}/${s.dest.prefix}`} is already declared (via ${earlier.gateway} on network ${shown(earlier.network)})`, "keep one route per destination", earlier.span));
+        break;
+      }
       case "set": {
         const earlier = set.get(s.key);
         if (earlier && earlier.value !== s.value) {
@@ -93,7 +111,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
     ...(reattach ? { reattach: reattach === "on" } : {}),
     ...(backend ? { backend } : {}),
   };
-  return { rules: { forwards: kept, masquerades, accepts, settings }, diagnostics };
+  return { rules: { forwards: kept, masquerades, accepts, uplinks, routes, settings }, diagnostics };
 }
 
 /**

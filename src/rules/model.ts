@@ -49,6 +49,30 @@ export interface AcceptRule {
   readonly ports?: PortRange;
 }
 
+/** `uplink NETWORK IFACE`: a host interface enslaved into the network's bridge while it runs. */
+export interface UplinkRule {
+  readonly kind: "uplink";
+  readonly span: Span;
+  readonly network: string;
+  readonly iface: string;
+  /** Where IFACE was written, for errors about the interface itself. */
+  readonly ifaceSpan: Span;
+}
+
+/** `route NETWORK DEST via GATEWAY`: a route through the network's bridge while it runs. */
+export interface RouteRule {
+  readonly kind: "route";
+  readonly span: Span;
+  readonly network: string;
+  /** 0.0.0.0/0 or ::/0 for `default`. */
+  readonly dest: Cidr;
+  readonly isDefault: boolean;
+  readonly gateway: string;
+  readonly family: Family;
+}
+
+export type LinkRule = UplinkRule | RouteRule;
+
 export type OnError = "warn" | "block";
 
 export interface Settings {
@@ -67,6 +91,8 @@ export interface RuleSet {
   readonly forwards: readonly ForwardRule[];
   readonly masquerades: readonly MasqueradeRule[];
   readonly accepts: readonly AcceptRule[];
+  readonly uplinks: readonly UplinkRule[];
+  readonly routes: readonly RouteRule[];
   readonly settings: Settings;
 }
 

@@ -6,9 +6,11 @@
 //   set on-error warn|block
 //   set reattach on|off
 //   set backend auto|iptables|nftables
-import { familyOf, parseCidr, canonicalAddress, type Cidr } from "../net/ip.js";
+//   uplink NETWORK IFACE
+//   route NETWORK DEST via GATEWAY          (DEST a CIDR, an address or "default")
+import { familyOf, parseCidr, canonicalAddress, makeCidr, type Cidr } from "../net/ip.js";
 import { error, shown, type Diagnostic } from "./diagnostic.js";
-import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto } from "./model.js";
+import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto, RouteRule, UplinkRule } from "./model.js";
 import type { Span } from "./source.js";
 import { anyQuoted, firstUnquoted, lastUnquoted, slice, type Line, type Word } from "./tokenize.js";
 
@@ -16,6 +18,8 @@ export type Statement =
   | ForwardRule
   | MasqueradeRule
   | AcceptRule
+  | UplinkRule
+  | RouteRule
   | { readonly kind: "set"; readonly span: Span; readonly key: SettingKey; readonly value: string };
 
 export type ParseResult = { ok: true; statement: Statement } | { ok: false; diagnostics: Diagnostic[] };
@@ -30,7 +34,7 @@ const fail = (code: string, span: Span, message: string, hint?: string): never =
   throw new ParseError(error(code, span, message, hint));
 };
 
-const KEYWORDS = ["forward", "masquerade", "accept", "set"] as const;
+const KEYWORDS = ["forward", "masquerade", "accept", "set", "uplink", "route"] as const;
 
 export function parseLine(line: Line): ParseResult {
   if (line.problem) {
@@ -56,6 +60,10 @@ function parseStatement(line: Line): Statement {
       return parseAccept(line.span, head, rest);
     case "set":
       return parseSet(line.span, head, rest);
+    case "uplink":
+      return parseUplink(line.span, head, rest);
+    case "route":
+      return parseRoute(line.span, head, rest);
     default: {
       const near = closest(head.text, KEYWORDS);
       return fail(
@@ -271,6 +279,53 @@ function parseMasquerade(lineSpan: Span, head: Word, rest: Word[]): MasqueradeRu
   const extra = w.peek();
   if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, "masquerade takes one network name; write one statement per network");
   return { kind: "masquerade", span: lineSpan, network: net.text };
+}
+
+const UPLINK_USAGE = "uplink NETWORK IFACE   (e.g. uplink route eth0)";
+
+function parseUplink(lineSpan: Span, head: Word, rest: Word[]): UplinkRule {
+  const w = new Words(rest, head.span);
+  const net = w.next("a network name", UPLINK_USAGE);
+  checkName(net, "network");
+  const ifaceWord = w.next("the host interface to enslave into the network's bridge, e.g. eth0", UPLINK_USAGE);
+  const iface = parseInterface(ifaceWord);
+  if (iface.includes("+")) fail("bad-interface", ifaceWord.span, `an uplink is one interface, not a pattern (${shown(iface)})`, "name the interface exactly; see: ip -br link");
+  if (iface === "lo") fail("bad-interface", ifaceWord.span, "the loopback interface cannot be a bridge port", "name the host's network interface; see: ip -br link");
+  const extra = w.peek();
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, "uplink takes one network and one interface; write one statement per interface");
+  return { kind: "uplink", span: lineSpan, network: net.text, iface, ifaceSpan: ifaceWord.span };
+}
+
+const ROUTE_USAGE = "route NETWORK DEST via GATEWAY   (DEST a CIDR or default, e.g. route route default via 192.168.1.1)";
+
+/** An address or CIDR, optionally in brackets (IPv6 as in forward rules). */
+function bareAddress(word: Word): string {
+  return word.text.startsWith("[") && word.text.endsWith("]") ? word.text.slice(1, -1) : word.text;
+}
+
+function parseRoute(lineSpan: Span, head: Word, rest: Word[]): RouteRule {
+  const w = new Words(rest, head.span);
+  const net = w.next("a network name", ROUTE_USAGE);
+  checkName(net, "network");
+  const destWord = w.next("the destination: a CIDR such as 10.0.0.0/8, or default", ROUTE_USAGE);
+  let dest: Cidr | undefined;
+  const isDefault = destWord.text === "default" && !anyQuoted(destWord);
+  if (!isDefault) {
+    dest = anyQuoted(destWord) ? undefined : parseCidr(bareAddress(destWord));
+    if (!dest) fail("bad-address", destWord.span, `${shown(destWord.text)} is not a CIDR or "default"`, "write e.g. 10.0.0.0/8, 2001:db8::/32 or default");
+  }
+  w.keyword("via", ROUTE_USAGE);
+  const gwWord = w.next("the gateway's address, e.g. 192.168.1.1", ROUTE_USAGE);
+  const gwText = bareAddress(gwWord);
+  const family = anyQuoted(gwWord) ? undefined : familyOf(gwText);
+  if (!family) return fail("bad-address", gwWord.span, `${shown(gwWord.text)} is not an IP address`, "the gateway is one address, e.g. 192.168.1.1 or fe80::1");
+  const extra = w.peek();
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, ROUTE_USAGE);
+  if (dest && dest.family !== family) {
+    fail("family-mismatch", gwWord.span, `the destination is IPv${dest.family} but the gateway is IPv${family}`, "route IPv4 via an IPv4 gateway and IPv6 via an IPv6 one (two statements for both)");
+  }
+  const cidr = dest ?? (makeCidr(family === 4 ? "0.0.0.0" : "::", 0) as Cidr);
+  return { kind: "route", span: lineSpan, network: net.text, dest: cidr, isDefault: isDefault || cidr.prefix === 0, gateway: canonicalAddress(gwText) as string, family };
 }
 
 const ACCEPT_USAGE = "accept FROM to TO [PROTO [PORT[-PORT]]], FROM and TO each a network name or a CIDR";

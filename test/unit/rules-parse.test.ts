@@ -21,6 +21,16 @@ const accepted: [string, string][] = [
   ["accept route to default", "accept route -> default"],
   ["accept route to default tcp 22", "accept route -> default tcp 22-22"],
   ["accept 10.0.0.0/24 to default tcp,udp 1000-2000", "accept 10.0.0.0/24 -> default tcp,udp 1000-2000"],
+  ["uplink route eth0", "uplink route eth0"],
+  ['uplink "my net" enp3s0.100', "uplink my net enp3s0.100"],
+  ["route route default via 192.168.1.1", "route route 0.0.0.0/0 (default) via 192.168.1.1 ipv4"],
+  ["route route default via fe80::1", "route route ::/0 (default) via fe80::1 ipv6"],
+  ["route route default via [2001:DB8::1]", "route route ::/0 (default) via 2001:db8::1 ipv6"],
+  ["route route 10.1.2.0/24 via 192.168.100.254", "route route 10.1.2.0/24 via 192.168.100.254 ipv4"],
+  ["route route 10.1.2.3/16 via 192.168.100.254", "route route 10.1.0.0/16 via 192.168.100.254 ipv4"],
+  ["route route 203.0.113.9 via 192.168.100.254", "route route 203.0.113.9/32 via 192.168.100.254 ipv4"],
+  ["route route 0.0.0.0/0 via 192.168.1.1", "route route 0.0.0.0/0 (default) via 192.168.1.1 ipv4"],
+  ["route v6 2001:db8:5::/48 via 2001:db8::2", "route v6 2001:db8:5::/48 via 2001:db8::2 ipv6"],
 ];
 
 function describeRule(text: string): string {
@@ -40,6 +50,10 @@ function describeRule(text: string): string {
     const ep = (e: typeof a.from) => (e.kind === "network" ? e.name : `${e.cidr.address}/${e.cidr.prefix}`);
     return `accept ${ep(a.from)} -> ${ep(a.to)}${a.protos.length ? ` ${a.protos.join(",")}` : ""}${a.ports ? ` ${a.ports.first}-${a.ports.last}` : ""}`;
   }
+  const u = rules.uplinks[0];
+  if (u) return `uplink ${u.network} ${u.iface}`;
+  const r = rules.routes[0];
+  if (r) return `route ${r.network} ${r.dest.address}/${r.dest.prefix}${r.isDefault ? " (default)" : ""} via ${r.gateway} ipv${r.family}`;
   return "(nothing)";
 }
 
@@ -75,6 +89,22 @@ const rejected: [string, string][] = [
   ["accept 10.0.0.0/8 to fd00::/8", "10-test.rules:1:1 family-mismatch"],
   ["set on-error maybe", "10-test.rules:1:14 bad-setting"],
   ["set colour blue", "10-test.rules:1:5 unknown-setting"],
+  ["uplink", "10-test.rules:1:7 syntax"],
+  ["uplink route", "10-test.rules:1:13 syntax"],
+  ["uplink route eth0 eth1", "10-test.rules:1:19 syntax"],
+  ["uplink route eth+", "10-test.rules:1:14 bad-interface"],
+  ["uplink route lo", "10-test.rules:1:14 bad-interface"],
+  ["uplink route this-name-is-too-long0", "10-test.rules:1:14 bad-interface"],
+  ["uplink a/b eth0", "10-test.rules:1:8 bad-name"],
+  ["route route default 192.168.1.1", "10-test.rules:1:21 syntax"],
+  ["route route default via", "10-test.rules:1:24 syntax"],
+  ["route route defualt via 192.168.1.1", "10-test.rules:1:13 bad-address"],
+  ["route route 10.0.0.0/33 via 192.168.1.1", "10-test.rules:1:13 bad-address"],
+  ["route route default via 192.168.1.0/24", "10-test.rules:1:25 bad-address"],
+  ["route route default via gw.example", "10-test.rules:1:25 bad-address"],
+  ["route route 10.0.0.0/8 via fe80::1", "10-test.rules:1:28 family-mismatch"],
+  ["route route default via 192.168.1.1 dev eth0", "10-test.rules:1:37 syntax"],
+  ["rout route default via 192.168.1.1", "10-test.rules:1:1 unknown-statement"],
 ];
 
 describe("rule language: errors", () => {
@@ -122,6 +152,26 @@ describe("rule language: whole files", () => {
     ["forward tcp 80 to 10.0.0.1\nforward tcp 80 to [fd00::1]", 0],
   ])("conflict detection: %j -> %i", (text, n) => {
     expect(compileText(text).diagnostics.filter((d) => d.code === "conflict")).toHaveLength(n);
+  });
+
+  it.each([
+    ["uplink a eth0\nuplink b eth0", ["10-test.rules:2:10 conflict"]],
+    ["uplink a eth0\nuplink a eth0", ["10-test.rules:2:1 duplicate"]],
+    ["uplink a eth0\nuplink a eth1", []],
+    ["route a default via 192.0.2.1\nroute b default via 192.0.2.1", ["10-test.rules:2:1 conflict"]],
+    ["route a default via 192.0.2.1\nroute a 0.0.0.0/0 via 192.0.2.1", ["10-test.rules:2:1 duplicate"]],
+    ["route a default via 192.0.2.1\nroute a default via fe80::1", []],
+    ["route a 10.0.0.0/8 via 192.0.2.1\nroute a 10.0.0.0/16 via 192.0.2.1", []],
+  ])("uplink and route clashes: %j", (text, expected) => {
+    expect(diagnosticsOf(text)).toEqual(expected);
+    const { rules } = compileText(text);
+    expect(rules.uplinks.length + rules.routes.length).toBe(expected.length ? 1 : 2);
+  });
+
+  it("names the earlier uplink of a conflict and suggests the closest keyword", () => {
+    const [d] = compileText("uplink a eth0\nuplink b eth0").diagnostics;
+    expect(formatDiagnostic(d!)).toContain("10-test.rules:1:1: the other rule is here");
+    expect(compileText("uplnk a eth0").diagnostics[0]?.hint).toContain('did you mean "uplink"');
   });
 
   it("reads on-error, defaulting to warn, and rejects contradictions", () => {
