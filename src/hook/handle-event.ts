@@ -8,6 +8,7 @@ import { parseNetworkHookXml } from "../libvirt/network.js";
 import { correctView, type HostView } from "../host/view.js";
 import { planReattach } from "../plan/reattach.js";
 import { applyReattach, readLinks, readMtu } from "../effects/links.js";
+import { linksForEvent } from "../effects/links-apply.js";
 import type { Compiled } from "../rules/compile.js";
 import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
@@ -31,6 +32,8 @@ export interface EventContext {
   readonly log: LogSink;
   /** Milliseconds since the hook started. */
   readonly elapsed: () => number;
+  /** CLOCK_MONOTONIC ns when the hook started (see reconcile's coalescing). */
+  readonly startedAt: bigint;
 }
 
 /** Reconciles for one event; returns the problems that justify refusing it (empty: none). */
@@ -50,7 +53,9 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
     const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : c.interest.domains);
     const view = correctView(read.view, decision.corrections(input.input));
     if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
-    result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf });
+    if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
+    result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt });
+    if (result.coalesced) notes.push("verified by a hook that started after this one");
     input.problems.push(...read.problems);
   } finally {
     await lock.release();
