@@ -68,6 +68,8 @@ async function main(): Promise<number> {
     return runHook(invokedAs as Driver, args, paths, {
       stdin: readStdin,
       stderr: (t) => process.stderr.write(t),
+      // A pipe: written synchronously on Linux, so it is out before process.exit.
+      stdout: (t) => process.stdout.write(t),
       now: () => Math.round(performance.now()),
     });
   }

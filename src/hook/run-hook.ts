@@ -1,6 +1,8 @@
 // Hook mode: libvirt called us as /etc/libvirt/hooks/{qemu,network}. Rules:
-// nothing on stdout, ever; exit 0 unless `set on-error block` refuses a
-// prepare/start; never call libvirt; one log line per invocation.
+// nothing on stdout but a migrate/restore per-guest script's replacement XML;
+// exit 0 unless `set on-error block` refuses a prepare/start or a per-guest
+// script fails where libvirt lets a hook refuse; never call libvirt; one log
+// line per invocation (and one per per-guest script).
 //
 // Speed: libvirt waits for every hook, and most events are ones we ignore.
 // This module decides from argv and rules.d alone (interest-cache.ts: without
@@ -18,11 +20,14 @@ import type { Paths } from "../config/paths.js";
 import { decide, type RuleInterest } from "./policy.js";
 import { eventLabel, summaryLine } from "./outcome.js";
 import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
+import { runEventScripts } from "../scripts/hook.js";
 
 export interface HookIo {
   readonly stdin: () => Promise<string>;
   /** Where the veto reason goes: libvirt shows the hook's stderr on failure. */
   readonly stderr: (text: string) => void;
+  /** libvirt's pipe: written only with a migrate/restore script's replacement XML. */
+  readonly stdout?: (text: string) => void;
   readonly now: () => number;
 }
 
@@ -33,6 +38,15 @@ export function interestOf(rules: RuleSet): RuleInterest {
 }
 
 export async function runHook(driver: Driver, args: readonly string[], paths: Paths, io: HookIo): Promise<number> {
+  // Read once: our firewall work, then the per-guest scripts (scripts/hook.ts:
+  // one failed stat when there are none) share it.
+  const xml = io.stdin().catch(() => "");
+  const code = await runFirewall(driver, args, paths, { ...io, stdin: () => xml });
+  return runEventScripts(driver, args, paths, io, code, xml);
+}
+
+async function runFirewall(driver: Driver, args: readonly string[], paths: Paths, io: HookIo): Promise<number> {
+  const startedAt = process.hrtime.bigint();
   const started = io.now();
   const elapsed = () => io.now() - started;
   const log = openLogSink(paths);
@@ -66,7 +80,7 @@ export async function runHook(driver: Driver, args: readonly string[], paths: Pa
     if (decision.kind === "ignore") return await ignored(decision.why);
     vetoable = decision.vetoable;
     const { handleEvent } = await import("./handle-event.js");
-    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed });
+    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt });
     if (vetoable && block && refusal.length > 0) {
       io.stderr(`virt-hooks: refusing to start ${event.object} (set on-error block):\n${refusal.join("\n")}\n`);
       return 1;
