@@ -54,6 +54,8 @@ export interface GuestSpec {
   /** type='network' source network, or type='bridge' source bridge. */
   readonly network?: string;
   readonly bridge?: string;
+  /** ACPI on, so PCI devices can be hot-plugged (`virsh attach-interface --live`). */
+  readonly hotplug?: boolean;
 }
 
 export interface StandIn {
@@ -61,13 +63,17 @@ export interface StandIn {
   readonly prefix: number;
   readonly gateway: string;
   readonly ports: readonly number[];
+  /** Also an IPv6 address (/64, no DAD) and default route, for dual-stack networks. */
+  readonly ip6?: string;
+  readonly gateway6?: string;
 }
 
 export class Lab {
   readonly journal: Journal;
   /** Long-running children (servers) started in the lab. */
   private readonly children: ChildProcess[] = [];
-  private readonly standIns = new Map<string, { veth: string; netns: string }>();
+  /** key (a domain, or a name given to one of its NICs) -> the stand-in; `nic` picks the tap by MAC. */
+  private readonly standIns = new Map<string, { veth: string; netns: string; domain?: string; nic?: string }>();
 
   private constructor(
     readonly root: string,
@@ -220,7 +226,7 @@ export class Lab {
   async defineGuest(g: GuestSpec): Promise<void> {
     const source = g.network ? `<interface type='network'><source network='${g.network}'/>` : `<interface type='bridge'><source bridge='${g.bridge}'/>`;
     const xml = `<domain type='${existsSync("/dev/kvm") ? "kvm" : "qemu"}'><name>${g.name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>${g.hotplug ? "<features><acpi/></features>" : ""}
   <devices>${source}<mac address='${g.mac}'/><model type='e1000'/><rom enabled='no'/></interface>
     <graphics type='vnc' listen='127.0.0.1'/></devices></domain>`;
     const file = join(this.root, `dom-${g.name}.xml`);
@@ -236,6 +242,15 @@ export class Lab {
     return tap;
   }
 
+  /** The tap of a running guest's NIC with this MAC (a hot-plugged one, a second NIC). */
+  tapOfNic(domain: string, mac: string): string {
+    const status = readFileSync(join(this.root, "run", "libvirt", "qemu", `${domain}.xml`), "utf8");
+    const nic = status.split("<interface ").find((block) => block.includes(`<mac address='${mac}'/>`));
+    const tap = nic && /<target dev='([^']+)'/.exec(nic.split("</interface>")[0] as string)?.[1];
+    if (!tap) throw new Error(`no tap for ${mac} in ${domain}'s status file`);
+    return tap;
+  }
+
   /**
    * The service "inside" a guest: a netns holding the guest's address and MAC,
    * spliced onto the guest's own tap with tc mirred (what the bridge sends the
@@ -243,10 +258,23 @@ export class Lab {
    * tap). So it is reachable exactly when the real tap is on the bridge.
    */
   async standIn(domain: string, mac: string, s: StandIn): Promise<void> {
+    await this.makeStandIn(domain, mac, s);
+  }
+
+  /**
+   * A stand-in for one NIC (by MAC) of a guest with several, e.g. a hot-plugged
+   * one: `key` names it for splice() and guestNetns(); the server answers as `key`.
+   */
+  async standInNic(key: string, domain: string, mac: string, s: StandIn): Promise<void> {
+    await this.makeStandIn(key, mac, s, domain);
+  }
+
+  /** `nicOf`: the guest whose NIC (by `mac`) the stand-in takes; absent: guest `domain`'s first NIC. */
+  private async makeStandIn(domain: string, mac: string, s: StandIn, nicOf?: string): Promise<void> {
     const index = this.standIns.size + 1;
     const netns = `g${index}`;
     const veth = `sb${index}`;
-    this.standIns.set(domain, { veth, netns });
+    this.standIns.set(domain, { veth, netns, ...(nicOf !== undefined ? { domain: nicOf, nic: mac } : {}) });
     await this.must(["ip", "netns", "add", netns]);
     await this.must(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns]);
     await this.must(["ip", "link", "set", veth, "up"]);
@@ -254,6 +282,10 @@ export class Lab {
     await this.must(["ip", "link", "set", "eth0", "address", mac, "up"], { netns });
     await this.must(["ip", "addr", "add", `${s.ip}/${s.prefix}`, "dev", "eth0"], { netns });
     await this.must(["ip", "route", "add", "default", "via", s.gateway], { netns });
+    if (s.ip6) {
+      await this.must(["ip", "-6", "addr", "add", `${s.ip6}/64`, "dev", "eth0", "nodad"], { netns });
+      if (s.gateway6) await this.must(["ip", "-6", "route", "add", "default", "via", s.gateway6], { netns });
+    }
     await this.serve(domain, s.ports, netns);
     await this.splice(domain);
   }
@@ -262,7 +294,7 @@ export class Lab {
   async splice(domain: string): Promise<void> {
     const s = this.standIns.get(domain);
     if (!s) throw new Error(`no stand-in for ${domain}`);
-    const tap = this.tapOf(domain);
+    const tap = s.domain !== undefined && s.nic !== undefined ? this.tapOfNic(s.domain, s.nic) : this.tapOf(domain);
     await this.exec(["tc", "qdisc", "del", "dev", s.veth, "clsact"]);
     for (const dev of [tap, s.veth]) await this.must(["tc", "qdisc", "replace", "dev", dev, "clsact"]);
     const all = ["u32", "match", "u32", "0", "0"];
@@ -287,6 +319,13 @@ export class Lab {
     await this.must(["ip", "addr", "add", `${clientAddress}/${prefix}`, "dev", "eth0"], { netns });
     await this.must(["ip", "link", "set", "eth0", "up"], { netns });
     await this.must(["ip", "route", "add", "default", "via", hostAddress], { netns });
+  }
+
+  /** IPv6 on an outside() link: the host's and the client's address (no DAD), the host as the client's IPv6 router. */
+  async outsideIPv6(hostAddress: string, clientAddress: string, prefix: number, link = "up0", netns = "outside"): Promise<void> {
+    await this.must(["ip", "-6", "addr", "add", `${hostAddress}/${prefix}`, "dev", link, "nodad"]);
+    await this.must(["ip", "-6", "addr", "add", `${clientAddress}/${prefix}`, "dev", "eth0", "nodad"], { netns });
+    await this.must(["ip", "-6", "route", "add", "default", "via", hostAddress], { netns });
   }
 
   /** A TCP server (tools/tcp-serve.mjs) in a netns of the lab; resolves once it listens. */
