@@ -58,7 +58,7 @@ export function trimOutput(text: string, max = OUTPUT_IN_LOG): string {
   const oneLine = text
     .trim()
     .split(/\r?\n/)
-    .map((l) => l.trim())
+    .map((l) => l.replace(/\t/g, " ").trim())
     .filter(Boolean)
     .join(" | ")
     // C0/C1 controls, line and paragraph separators, bidi overrides: no forged or reordered log text.

@@ -165,7 +165,7 @@ describe("per-guest scripts: migrate/restore output chains as libvirt's own filt
 
 describe("per-guest scripts: the log line", () => {
   it("names the path, how it ended, the duration, and trims output to one line", () => {
-    const line = scriptLine("qemu web prepare begin", "/x/10-gpu", ok("line 1\nline 2\n", { stderr: "warn\x1b[31m\n" }), { filter: false, timeoutMs: 30_000 });
+    const line = scriptLine("qemu web prepare begin", "/x/10-gpu", ok("line 1\nline\t2\n", { stderr: "warn\x1b[31m\n" }), { filter: false, timeoutMs: 30_000 });
     expect(line).toBe("qemu web prepare begin: script /x/10-gpu: exit 0; 5 ms; stdout: line 1 | line 2; stderr: warn\\u001b[31m");
     expect(scriptLine("l", "/x/s", ok("", { timedOut: true, exitCode: null, signal: "SIGTERM" }), { filter: false, timeoutMs: 2500 })).toBe(
       "l: script /x/s: timed out after 2.5 s, killed (its process group); 5 ms",
