@@ -148,6 +148,12 @@ function domainAddresses(
     }
   }
   if (addresses.length === 0) {
+    // A NIC on a libvirt network that is down (net-destroy, or not started yet):
+    // the forward waits for it, as it waits for a guest that is not running.
+    const down = domain.interfaces.map((i) => i.network).find((n) => n !== undefined && !view.networks.has(n) && (!target.network || n === target.network));
+    if (attached.length === 0 && down) {
+      return { failure: { rule, state: "waiting", detail: `network "${down}" of domain "${domain.name}" is not active` } };
+    }
     if (attached.length === 0) {
       if (target.network) {
         const nets = [...new Set(domain.interfaces.map((i) => networkOfInterface(i, view)?.name).filter(Boolean))];

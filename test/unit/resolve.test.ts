@@ -35,6 +35,12 @@ describe("resolving targets by name", () => {
     );
   });
 
+  it("waits (not fails) while the guest's network is down, e.g. between net-destroy and net-start", () => {
+    const p = plan("forward tcp 2222 to devstack:22", view([domain("devstack", [["52:54:00:6c:3c:11", "default"]])], []));
+    expect(p.states[0]?.state).toBe("waiting");
+    expect(p.states[0]?.detail).toBe('network "default" of domain "devstack" is not active');
+  });
+
   it("suggests a free address outside the DHCP range and not taken", () => {
     const net = network("n", "br9", "nat", `<ip address='10.9.0.1' prefix='24'><dhcp><range start='10.9.0.2' end='10.9.0.100'/><host mac='52:54:00:00:00:01' ip='10.9.0.101'/></dhcp></ip>`);
     const p = plan("forward tcp 1 to x", view([domain("x", [["52:54:00:00:00:09", "n"]])], [net]));
