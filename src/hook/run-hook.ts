@@ -34,7 +34,7 @@ export interface HookIo {
 export function interestOf(rules: RuleSet): RuleInterest {
   const domains = new Set<string>();
   for (const f of rules.forwards) if (f.target.kind === "domain") domains.add(f.target.name);
-  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length > 0, domains };
+  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length > 0, domains };
 }
 
 export async function runHook(driver: Driver, args: readonly string[], paths: Paths, io: HookIo): Promise<number> {
