@@ -1,14 +1,17 @@
 // One reconcile: the whole desired state from rules and the running host, made
 // true in the kernel, and recorded. Used by every hook event and by `apply`.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
 import { chooseBackend, type BackendChoice, type BackendName } from "../host/backend.js";
 import type { Plan } from "../plan/intents.js";
 import { resolvePlan } from "../plan/resolve.js";
+import { renderIptables } from "../render/iptables.js";
+import { renderNft } from "../render/nftables.js";
 import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
-import { readState, writeState, type AppliedFamily, type AppliedState } from "../effects/state-store.js";
+import { readState, readVerified, writeState, writeVerified, type AppliedFamily, type AppliedState, type Verified } from "../effects/state-store.js";
 import { nftTableFingerprint } from "../effects/nft-fingerprint.js";
 import { defaultPaths } from "../config/paths.js";
 import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
@@ -24,6 +27,12 @@ export interface ReconcileOptions {
   readonly everyFamily: boolean;
   /** libvirt's network.conf (firewall_backend); defaults to the standard path. */
   readonly networkConf?: string;
+  /**
+   * Hooks: CLOCK_MONOTONIC ns when this hook started (process.hrtime.bigint()).
+   * A reconcile that started looking at the kernel after it, for the same
+   * desired state, makes this one's look unnecessary.
+   */
+  readonly startedAt?: bigint;
 }
 
 export interface ReconcileResult {
@@ -32,6 +41,8 @@ export interface ReconcileResult {
   readonly families: readonly FamilySync[];
   /** Leftovers removed from the backend libvirt no longer uses. */
   readonly removedFrom: readonly string[];
+  /** Nothing looked at: a hook that started after this one had just verified the same desired state. */
+  readonly coalesced?: boolean;
 }
 
 function readText(path: string): string | undefined {
@@ -46,6 +57,11 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const plan = resolvePlan(o.rules, o.view);
   const backend = chooseBackend(o.rules.settings.backend, o.view, readText(o.networkConf ?? defaultPaths().networkConf));
   const state = readState(o.stateDir);
+  const key = desiredKey(plan, backend.backend);
+  if (!o.dryRun && o.startedAt !== undefined && coveredBy(readVerified(o.stateDir), o.startedAt, key)) {
+    return { plan, backend, families: unchanged(state), removedFrom: [], coalesced: true };
+  }
+  const lookedAt = process.hrtime.bigint();
   const families: FamilySync[] = [];
   const removedFrom: string[] = [];
   for (const family of [4, 6] as const) {
@@ -63,8 +79,45 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
       if (removed.transaction && !removed.error) removedFrom.push(`${old} ipv${family}`);
     }
   }
-  if (!o.dryRun) record(o.stateDir, state, families);
+  if (!o.dryRun) {
+    record(o.stateDir, state, families);
+    const clean = families.every((f) => !f.error);
+    try {
+      writeVerified(o.stateDir, clean ? { at: lookedAt, key } : undefined);
+    } catch {
+      // Without it the next hook simply looks for itself.
+    }
+  }
   return { plan, backend, families, removedFrom };
+}
+
+/*
+ * Coalescing (libvirtd restarts: one `reconnect` per running guest, all at
+ * once, serialised by our lock; each would look at the kernel and find it
+ * in sync). A hook may skip its own look when a reconcile that STARTED
+ * LOOKING AFTER THIS HOOK STARTED already made the kernel hold exactly the
+ * same desired state. That is provably as good as looking itself: whatever
+ * this hook's event changed happened before the hook started, so the later
+ * look saw it and fixed it; whatever changed after that look happened after
+ * this hook began, as if this hook had run first. Identical desired state is
+ * checked on the rendered result (the key below), not assumed; a reconcile
+ * with any error records nothing.
+ */
+function desiredKey(plan: Plan, backend: BackendName): string {
+  const rendered = ([4, 6] as const).map((f) => (backend === "nftables" ? renderNft(plan, f).body : renderIptables(plan, f).rules.map((r) => `${r.table} ${r.chain} ${r.spec}`).join("\n")));
+  return createHash("sha256").update(JSON.stringify([backend, rendered])).digest("hex");
+}
+
+function coveredBy(v: Verified | undefined, startedAt: bigint, key: string): boolean {
+  return v !== undefined && v.at > startedAt && v.key === key;
+}
+
+/** The families as recorded, reported as in sync (what the covering reconcile left). */
+function unchanged(state: AppliedState): FamilySync[] {
+  return ([4, 6] as const).flatMap((family) => {
+    const r = state.families[`ipv${family}`];
+    return r ? [{ family, backend: r.backend ?? "iptables", added: 0, removed: 0, rules: r.rules, ...(r.hash ? { hash: r.hash } : {}) }] : [];
+  });
 }
 
 /**

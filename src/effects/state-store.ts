@@ -34,3 +34,31 @@ export function writeState(stateDir: string, state: AppliedState): void {
   writeFileSync(tmp, JSON.stringify(state, null, 1) + "\n", { mode: 0o600 });
   renameSync(tmp, join(stateDir, "applied.json"));
 }
+
+/**
+ * The last reconcile that looked at the kernel and left it exactly as desired:
+ * when it started looking (CLOCK_MONOTONIC ns, comparable across processes of
+ * one boot; /run does not outlive the boot) and a key of the desired state.
+ * Lets a hook skip its own look when a later-started one already did it (see
+ * reconcile.ts).
+ */
+export interface Verified {
+  readonly at: bigint;
+  readonly key: string;
+}
+
+export function readVerified(stateDir: string): Verified | undefined {
+  try {
+    const v = JSON.parse(readFileSync(join(stateDir, "verified.json"), "utf8")) as { at?: unknown; key?: unknown };
+    return typeof v.at === "string" && /^\d+$/.test(v.at) && typeof v.key === "string" ? { at: BigInt(v.at), key: v.key } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeVerified(stateDir: string, v: Verified | undefined): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const tmp = join(stateDir, `.verified.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(v ? { at: v.at.toString(), key: v.key } : {}) + "\n", { mode: 0o600 });
+  renameSync(tmp, join(stateDir, "verified.json"));
+}

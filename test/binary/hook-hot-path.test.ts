@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { domainXml, HostTree, isRoot, networkStatusXml, run } from "../helpers/binary.js";
+import { domainXml, HostTree, isRoot, networkStatusXml, REPO, run } from "../helpers/binary.js";
 import { NetnsPool, unshared, type Netns } from "../helpers/netns.js";
 
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
@@ -121,5 +121,36 @@ describe.skipIf(!isRoot)("binary: nftables, our table changed behind our back", 
     await ns.must(["nft", "flush", "map", "ip", "virt_hooks", "dnat_addr"]);
     await hook("qemu web reconnect begin -");
     expect(await ourTable()).toEqual(applied);
+  });
+});
+
+describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with guests running)", () => {
+  const pool = new NetnsPool();
+  afterEach(() => pool.disposeAll());
+
+  it("parallel reconnects leave exactly the desired rules, whoever does the work", async () => {
+    const ns = await pool.create();
+    await ns.restore(4, readFileSync(join(REPO, "test/kernel/libvirt-default.v4.save"), "utf8"));
+    const guests = Array.from({ length: 8 }, (_, i) => ({ name: `g${i}`, mac: `52:54:00:6c:3d:${(16 + i).toString(16)}`, ip: `192.168.122.${40 + i}` }));
+    const tree = HostTree.withDefaultNetwork(guests);
+    try {
+      tree.writeRules("50-g.rules", guests.map((g, i) => `forward tcp 192.168.1.100:${3000 + i} to ${g.name}:22\n`).join(""));
+      for (const g of guests) tree.startDomain(g.name, g.mac);
+      const storm = () =>
+        Promise.all(guests.map((g) => ns.exec(tree.hookArgv(`qemu ${g.name} reconnect begin -`), { env: tree.env(), input: domainXml(g.name, g.mac, "start") })));
+      for (const round of [1, 2]) {
+        const runs = await storm();
+        for (const r of runs) {
+          expect(r.code, r.stderr).toBe(0);
+          expect(r.stderr).not.toMatch(/FAILED|error/);
+        }
+        const changed = runs.filter((r) => /ipv4 \+/.test(r.stderr)).length;
+        expect(changed, `round ${round}`).toBe(round === 1 ? 1 : 0);
+        const dnat = (await ns.save(4)).split("\n").filter((l) => l.startsWith("-A VIRT_HOOKS_PRE") && l.includes("DNAT"));
+        expect(dnat).toHaveLength(guests.length);
+      }
+    } finally {
+      tree.dispose();
+    }
   });
 });
