@@ -1,7 +1,7 @@
 // Command-line parsing for the admin face. Small and strict: unknown options
 // are usage errors (exit 2), never silently ignored.
 
-export type Command = "check" | "plan" | "apply" | "status" | "explain" | "flush" | "hook" | "help" | "version";
+export type Command = "check" | "plan" | "apply" | "status" | "explain" | "flush" | "hook" | "host" | "help" | "version";
 
 export interface CliArgs {
   readonly command: Command;
@@ -13,14 +13,14 @@ export interface CliArgs {
   readonly event?: string;
   /** explain DOMAIN. */
   readonly domain?: string;
-  /** For `hook`: the driver and libvirt's arguments. */
+  /** For `hook`: the driver and libvirt's arguments. For `host`: add|del and its arguments. */
   readonly rest: readonly string[];
   readonly helpFor?: Command;
 }
 
 export class UsageError extends Error {}
 
-const COMMANDS: readonly Command[] = ["check", "plan", "apply", "status", "explain", "flush", "hook", "help", "version"];
+const COMMANDS: readonly Command[] = ["check", "plan", "apply", "status", "explain", "flush", "hook", "host", "help", "version"];
 const JSON_COMMANDS: readonly Command[] = ["check", "plan", "status"];
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -53,6 +53,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     } else if (command === "help" && COMMANDS.includes(a as Command)) {
       return { command: "help", helpFor: a as Command, verbose, json, rest };
     } else if (command === "explain" && domain === undefined) domain = a;
+    else if (command === "host") rest.push(a);
     else throw new UsageError(`unexpected argument "${a}"`);
   }
   if (help) return { command: "help", ...(command && command !== "help" ? { helpFor: command } : {}), verbose, json, rest };

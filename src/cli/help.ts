@@ -36,6 +36,8 @@ Commands:
   plan            show what apply would change now; changes nothing
   plan --event E  what the hook would do for libvirt event E ("qemu NAME start begin")
   explain DOMAIN  every rule that concerns DOMAIN and how its target resolves
+  host add NETWORK MAC IP [NAME]   give a guest a fixed address (DHCP host entry),
+  host del NETWORK MAC|IP|NAME     live and persistent, without restarting the network
   apply           reconcile the firewall with the rules now
   flush           remove every firewall rule and chain of ours
   version         print the version
@@ -151,6 +153,34 @@ libvirt's own rules are not touched. The next libvirt event or apply puts
 them back unless the hooks are uninstalled.
 
 ${EXIT_CODES}`,
+  host: `Usage: virt-hooks host add NETWORK MAC IP [NAME]
+       virt-hooks host del NETWORK MAC|IP|NAME
+
+Add or remove a DHCP host entry (a fixed address) of a libvirt network, live
+and persistently, with
+  virsh net-update NETWORK add|delete ip-dhcp-host "<host mac=.. name=.. ip=../>" \
+        --parent-index N --live --config
+(--live only for a transient network, --config only for one that is not
+running). No net-destroy/net-start: running guests keep their network.
+
+Checked first, against the running network (/run/libvirt/network/NETWORK.xml)
+or its definition: the network exists; the MAC is a unicast MAC; IP is inside
+one of the network's subnets, not its network, broadcast or own address, and
+outside its DHCP ranges; no other entry has this MAC, IP or NAME (the same
+entry again changes nothing). An IPv6 entry needs NAME and has no MAC
+(libvirt's dnsmasq matches IPv6 clients by name). Each refusal says the fix.
+
+del removes every entry with that MAC, address or name.
+
+The guest gets the address at its next DHCP renewal (or restart its DHCP
+client); forwards that name the guest follow at once (libvirt fires the
+network's updated event).
+
+Exit status:
+  0  done, or the entry was already there
+  1  refused (the message says why and how to fix it)
+  2  usage error
+  3  virsh failed (its message is shown)`,
   hook: `Usage: virt-hooks hook DRIVER OBJECT OP SUBOP [EXTRA] < XML
 
 Run as libvirt's hook would (DRIVER is qemu or network), XML on stdin.

@@ -24,6 +24,7 @@ import { diagnosticJson, familyJson, jsonText, JSON_VERSION, problemJson, ruleTe
 import { parseEventText, planEvent, type EventPlan } from "./plan-event.js";
 import { runStatus, STATUS_EXIT } from "./status-cmd.js";
 import { runExplain } from "./explain-cmd.js";
+import { runHostCmd } from "./host-cmd.js";
 import { targetsOf as ruleTargets } from "../status/report.js";
 
 export { ruleText };
@@ -66,6 +67,8 @@ export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promis
       return runStatus(paths, io, { json: args.json });
     case "explain":
       return runExplain(paths, io, args.domain as string);
+    case "host":
+      return runHostCmd(args.rest, paths, io);
     case "check":
       return check(args, paths, io);
     case "plan":
