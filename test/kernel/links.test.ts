@@ -1,11 +1,12 @@
 // uplink/route applied by the real `ip -batch` inside a private netns: a
 // bridge standing in for libvirt's virbr1 and a veth "uplink" holding the
 // host's addresses and default routes. Never the host's own network.
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, run } from "../helpers/binary.js";
+import { HostTree, isRoot, logLines, networkStatusXml, requireBinary, run, SUMMARY } from "../helpers/binary.js";
+import { fixture } from "../helpers/fixtures.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
 import { compileText } from "../helpers/rules.js";
 import { makeCidr, type Cidr } from "../../src/net/ip.js";
@@ -104,5 +105,60 @@ describe.skipIf(!isRoot)("uplink and route in a private netns", () => {
     const r = await assertLinks("up", network, rules, stateDir, runIn);
     expect(r.problems.join("\n")).toMatch(/10-test\.rules:1:1: error: enslaving "em1" into virbr1 would drop the host's IPv6 default route \(via 2001:db8::1 dev em1\)[^\n]*\[would-cut-off\]\n  hint: declare the route through the bridge: route route default via 2001:db8::1/);
     expect([await addrs("em1"), await routes(4), await routes(6)]).toEqual(before);
+  });
+});
+
+// The same through the compiled executable as libvirt's network hook, inside
+// the netns: policy → lock → one ip -batch, reported in the one log line.
+describe.skipIf(!isRoot)("the network hook asserts and releases the uplink (compiled binary, private netns)", () => {
+  const pool = new NetnsPool();
+  let ns: Netns;
+  let t: HostTree;
+
+  beforeEach(async () => {
+    requireBinary();
+    pool.disposeAll();
+    ns = await pool.create();
+    t = HostTree.withDefaultNetwork();
+    t.writeRules("20-uplink.rules", "uplink default em1\nroute default default via 192.0.2.1\n");
+    for (const cmd of [
+      "link add em1 type veth peer name wan",
+      "link set wan up",
+      "link set em1 up",
+      "address add 192.0.2.5/24 dev em1",
+      "route add default via 192.0.2.1 dev em1",
+      "link add virbr0 type bridge",
+      "link set virbr0 up",
+      "address add 192.168.122.1/24 dev virbr0",
+    ]) await ns.must(["ip", ...cmd.split(" ")]);
+  });
+
+  afterEach(() => t.dispose());
+  afterAll(() => pool.disposeAll());
+
+  const hook = (line: string, input: string) => ns.exec(t.hookArgv(line), { env: t.env(), input });
+  const routes = async () => (await ns.must(["ip", "-4", "route", "show", "default"])).stdout.trim();
+
+  it("started: em1 into virbr0 with its address and the default route; stopped: all back", async () => {
+    const started = await hook("network default started begin -", networkStatusXml([], "", "hook"));
+    expect(started.code).toBe(0);
+    expect(started.stdout).toBe("");
+    const lines = logLines(started.stderr);
+    expect(lines[0]).toMatch(SUMMARY("network default started begin"));
+    expect(lines[0]).toContain("uplink em1 → virbr0 (moved 192.0.2.5/24, 1 route(s)); route default via 192.0.2.1 dev virbr0");
+    expect(lines).toHaveLength(1);
+    expect((await ns.must(["ip", "-o", "link", "show", "em1"])).stdout).toContain("master virbr0");
+    expect(await routes()).toBe("default via 192.0.2.1 dev virbr0");
+
+    const again = await hook("network default updated begin -", networkStatusXml([], "", "hook"));
+    expect(logLines(again.stderr)[0]).not.toContain("uplink");
+
+    await ns.must(["ip", "link", "del", "virbr0"]);
+    rmSync(join(t.root, "run/libvirt/network/default.xml")); // libvirt removes the status file
+    const stopped = await hook("network default stopped end -", fixture("09-network-stopped-end.xml"));
+    expect(stopped.code).toBe(0);
+    expect(logLines(stopped.stderr)[0]).toContain("uplink restored: em1 (192.0.2.5/24, 1 route(s))");
+    expect((await ns.must(["ip", "-o", "-4", "address", "show", "dev", "em1"])).stdout).toContain("192.0.2.5/24");
+    expect(await routes()).toBe("default via 192.0.2.1 dev em1");
   });
 });
