@@ -59,7 +59,7 @@ export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promis
         io.err("virt-hooks hook: DRIVER must be qemu or network\n");
         return EXIT.usage;
       }
-      return runHook(driver as Driver, rest, paths, { stdin: io.stdin, stderr: io.err, now: io.now });
+      return runHook(driver as Driver, rest, paths, { stdin: io.stdin, stdout: io.out, stderr: io.err, now: io.now });
     }
     case "flush":
       return flush(io);
