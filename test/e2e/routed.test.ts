@@ -1,7 +1,9 @@
 // End-to-end: the first article's routed network that takes over the host's
 // only NIC (`uplink` + `route`), and a fixed address given to a running guest
 // without any restart (`virt-hooks host add`, through the real virsh), on each
-// of libvirt's firewall backends.
+// of libvirt's firewall backends; and per-guest scripts under a real libvirtd.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isRoot } from "../helpers/binary.js";
 import { Lab, type Backend } from "./lab/lab.js";
@@ -101,5 +103,24 @@ describe.skipIf(!isRoot).each(["iptables", "nftables"] as Backend[])("e2e: route
     const bad = await lab.exec(["/usr/local/sbin/virt-hooks", "host", "add", "default", "52:54:00:6c:3c:51", "192.168.122.150", "x"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr + bad.stdout).toMatch(/range/);
+  });
+
+  it("per-guest scripts: qemu.d/GUEST/prepare/begin/* run with libvirt's arguments and XML; one that fails refuses virsh start with its stderr", async () => {
+    const dir = join(lab.root, "etc-libvirt", "hooks", "qemu.d", LATE.name, "prepare", "begin");
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, "10-record"), '#!/bin/sh\necho "$@" > /run/late-prepare.args\ncat > /run/late-prepare.xml\n', { mode: 0o755 });
+    await lab.virsh("destroy", LATE.name);
+    await lab.virsh("start", LATE.name);
+    expect(readFileSync(join(lab.root, "run", "late-prepare.args"), "utf8").trim()).toBe("late prepare begin -");
+    expect(readFileSync(join(lab.root, "run", "late-prepare.xml"), "utf8")).toContain(`<name>${LATE.name}</name>`);
+
+    writeFileSync(join(dir, "20-refuse"), '#!/bin/sh\necho "GPU 0000:01:00.0 is still bound to the host" >&2\nexit 1\n', { mode: 0o755 });
+    await lab.virsh("destroy", LATE.name);
+    const r = await lab.exec(["virsh", "-q", "start", LATE.name]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("GPU 0000:01:00.0 is still bound to the host");
+    expect((await lab.virsh("domstate", LATE.name)).stdout.trim()).toBe("shut off");
+    rmSync(join(lab.root, "etc-libvirt", "hooks", "qemu.d", LATE.name), { recursive: true });
+    expect(existsSync(dir)).toBe(false);
   });
 });
