@@ -87,7 +87,7 @@ export async function ignoredEvents(b) {
     const cases = [
       ["qemu start of a domain no rule names", `qemu ${other.name} start begin -`, host.domainXml(other)],
       ["qemu prepare (nothing to do)", `qemu ${g.name} prepare begin -`, host.domainXml(g)],
-      ["qemu release (nothing to do)", `qemu ${g.name} release end destroyed`, host.domainXml(g)],
+      ["qemu migrate (nothing to do)", `qemu ${g.name} migrate begin -`, host.domainXml(g)],
       ["network start (nothing to do)", "network default start begin -", host.networkXml("01-network-start-begin.xml")],
     ];
     for (const [name, line, input] of cases) {
