@@ -15,11 +15,13 @@ const CLIENT6 = "fd00:1::2";
 // "The internet" for the routed network: its own link, a server that says who connected.
 const PUBLIC_GW = "203.0.113.1";
 const PUBLIC = "203.0.113.2";
+const PUBLIC6_GW = "2001:db8:1::1";
+const PUBLIC6 = "2001:db8:1::2";
 
 const AY = { name: "ay", mac: "52:54:00:50:00:11", ip: "192.168.122.11" };
 /** A type='bridge' NIC on default's bridge, given a DHCP host entry only in test 5. */
 const LATE = { name: "late", mac: "52:54:00:50:00:15", ip: "192.168.122.15" };
-const RTD = { name: "rtd", mac: "52:54:00:50:00:21", ip: "192.168.100.10" };
+const RTD = { name: "rtd", mac: "52:54:00:50:00:21", ip: "192.168.100.10", ip6: "fd00:200::10" };
 const BEE = { name: "bee", mac: "52:54:00:50:00:22", ip: "10.20.0.10" };
 /** bee's second NIC, hot-plugged into `default` in test 3. */
 const BEE2 = { mac: "52:54:00:50:00:31", ip: "192.168.122.31" };
@@ -33,7 +35,8 @@ const networks = [
   // The first article's routed network.
   `<network><name>route</name><forward mode='route'/><bridge name='virbr1' stp='off'/>
   <ip address='192.168.100.1' prefix='24'><dhcp><range start='192.168.100.100' end='192.168.100.200'/>
-    <host mac='${RTD.mac}' name='rtd' ip='${RTD.ip}'/></dhcp></ip></network>`,
+    <host mac='${RTD.mac}' name='rtd' ip='${RTD.ip}'/></dhcp></ip>
+  <ip family='ipv6' address='fd00:200::1' prefix='64'/></network>`,
   `<network><name>netb</name><forward mode='nat'/><bridge name='virbr2' stp='off'/>
   <ip address='10.20.0.1' prefix='24'><dhcp><range start='10.20.0.100' end='10.20.0.200'/>
     <host mac='${BEE.mac}' name='bee' ip='${BEE.ip}'/></dhcp></ip></network>`,
@@ -74,6 +77,7 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e networks (%s backend)", (backend) =
     await lab.outside(HOST, CLIENT, 24);
     await lab.outsideIPv6(HOST6, CLIENT6, 64);
     await lab.outside(PUBLIC_GW, PUBLIC, 24, "up1", "public");
+    await lab.outsideIPv6(PUBLIC6_GW, PUBLIC6, 64, "up1", "public");
     await lab.serve("public", [8080], "public");
     at("lab");
     await lab.startDaemons();
@@ -91,7 +95,7 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e networks (%s backend)", (backend) =
     await Promise.all([AY, LATE, RTD, BEE, SIX].map((g) => lab.virsh("start", g.name)));
     at("started");
     for (const g of [AY, LATE]) await lab.standIn(g.name, g.mac, { ip: g.ip, prefix: 24, gateway: gw(g.ip), ports: [22] });
-    await lab.standIn(RTD.name, RTD.mac, { ip: RTD.ip, prefix: 24, gateway: gw(RTD.ip), ports: [22] });
+    await lab.standIn(RTD.name, RTD.mac, { ip: RTD.ip, prefix: 24, gateway: gw(RTD.ip), ip6: RTD.ip6, gateway6: "fd00:200::1", ports: [22] });
     await lab.standIn(BEE.name, BEE.mac, { ip: BEE.ip, prefix: 24, gateway: gw(BEE.ip), ports: [22, 5000, 5001] });
     await lab.standIn(SIX.name, SIX.mac, { ip: SIX.ip, prefix: 24, gateway: gw(SIX.ip), ip6: SIX.ip6, gateway6: "fd00:100::1", ports: [22] });
     at("stand-ins");
@@ -101,18 +105,22 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e networks (%s backend)", (backend) =
     await lab?.dispose();
   });
 
-  it("1. masquerade: a routed network's guest reaches the public side with its own address; with `masquerade route` with the host's", async () => {
+  it("1. masquerade: a routed network's guest reaches the public side with its own address; with `masquerade route` with the host's (IPv4 and IPv6)", async () => {
     const rtd = lab.guestNetns(RTD.name);
     expect(await lab.probe(PUBLIC, 8080, rtd)).toBe(`public:8080 ${RTD.ip}`);
+    // The bridge's IPv6 address needs DAD once the guest's tap gave it carrier.
+    expect((await lab.probeUntil(PUBLIC6, 8080, rtd, /^public:/, 15_000)).reply).toBe(`public:8080 ${RTD.ip6}`);
     lab.writeRules("20-masq.rules", "masquerade route\n");
     await apply();
     expect(await lab.probe(PUBLIC, 8080, rtd)).toBe(`public:8080 ${PUBLIC_GW}`);
+    expect(await lab.probe(PUBLIC6, 8080, rtd)).toBe(`public:8080 ${PUBLIC6_GW}`);
     // Inbound routing to the guest is libvirt's and stays: the public side still reaches it directly.
     expect(await lab.probe(RTD.ip, 22, "public")).toBe(`rtd:22 ${PUBLIC}`);
     // The rule removed: nothing of it is left, the guest's own address is seen again.
     lab.removeRules("20-masq.rules");
     await apply();
     expect(await lab.probe(PUBLIC, 8080, rtd)).toBe(`public:8080 ${RTD.ip}`);
+    expect(await lab.probe(PUBLIC6, 8080, rtd)).toBe(`public:8080 ${RTD.ip6}`);
   });
 
   it("2. accept: a guest on `default` reaches a guest on `netb` only with `accept default to netb tcp 5000`, only that port, only that way, with its real address", async () => {

@@ -283,6 +283,8 @@ export class Lab {
     await this.must(["ip", "addr", "add", `${s.ip}/${s.prefix}`, "dev", "eth0"], { netns });
     await this.must(["ip", "route", "add", "default", "via", s.gateway], { netns });
     if (s.ip6) {
+      // Only the given address: no SLAAC one from libvirt's router advertisements (the netns's own sysctls).
+      await this.must(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0", "net.ipv6.conf.eth0.autoconf=0"], { netns });
       await this.must(["ip", "-6", "addr", "add", `${s.ip6}/64`, "dev", "eth0", "nodad"], { netns });
       if (s.gateway6) await this.must(["ip", "-6", "route", "add", "default", "via", s.gateway6], { netns });
     }
