@@ -1,9 +1,9 @@
 // Where log lines go: the journal (its stream socket, so `journalctl -t
 // virt-hooks` finds them, with no child process), else syslog through
 // logger(1), else stderr. Never stdout: in hook mode libvirt reads it.
-import { spawn } from "node:child_process";
+// node:net and node:child_process are loaded only by the sink that needs them:
+// an ignored event then pays for neither (measured in bench/).
 import { statSync } from "node:fs";
-import { connect } from "node:net";
 
 export type Level = "info" | "warning" | "error";
 
@@ -35,8 +35,9 @@ const stderrSink: LogSink = {
 function journalSink(socketPath: string): LogSink {
   return {
     kind: "journal",
-    write: (level, lines) =>
-      new Promise((resolve) => {
+    write: async (level, lines) => {
+      const { connect } = await import("node:net");
+      return new Promise((resolve) => {
         // systemd's stream protocol: identifier, unit id, priority,
         // level_prefix, forward to syslog/kmsg/console; then the lines.
         const header = `${LOG_TAG}\n\n${PRIORITY[level]}\n1\n0\n0\n0\n`;
@@ -49,15 +50,17 @@ function journalSink(socketPath: string): LogSink {
           sock.once("error", () => resolve());
           sock.end(header + body, () => resolve());
         });
-      }),
+      });
+    },
   };
 }
 
 function syslogSink(): LogSink {
   return {
     kind: "syslog",
-    write: (level, lines) =>
-      new Promise((resolve) => {
+    write: async (level, lines) => {
+      const { spawn } = await import("node:child_process");
+      return new Promise((resolve) => {
         // Own stdio, not libvirt's pipes: nothing can hold the hook's output open.
         const child = spawn("logger", ["-t", LOG_TAG, "-p", `daemon.${level === "warning" ? "warning" : level === "error" ? "err" : "info"}`], {
           stdio: ["pipe", "ignore", "ignore"],
@@ -66,7 +69,8 @@ function syslogSink(): LogSink {
         child.once("error", () => void stderrSink.write(level, lines).then(resolve));
         child.once("close", () => resolve());
         child.stdin.end(lines.map((l) => l.replace(/\n/g, " ")).join("\n") + "\n");
-      }),
+      });
+    },
   };
 }
 
