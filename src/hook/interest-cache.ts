@@ -1,7 +1,7 @@
 // Most hook calls are events we ignore, decided from the event and which
 // domains the rules name (RuleInterest) alone. Working that out means
-// compiling rules.d: tokenizing, parsing, checking every address (Node's first
-// isIPv6 call alone compiles a large regular expression: several ms). So the
+// compiling rules.d: tokenizing, parsing, checking every address, and the
+// compiler's share of the bundle being compiled by V8 at all. So the
 // interest is kept in the state directory together with the exact rules.d
 // text (names and contents) it was compiled from, and used only when the text
 // just read is identical: an edited, added or removed file differs, and a
