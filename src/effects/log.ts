@@ -3,7 +3,7 @@
 // logger(1), else stderr. Never stdout: in hook mode libvirt reads it.
 // node:net and node:child_process are loaded only by the sink that needs them:
 // an ignored event then pays for neither (measured in bench/).
-import { statSync } from "node:fs";
+import { statSync, writeSync } from "node:fs";
 
 export type Level = "info" | "warning" | "error";
 
@@ -28,7 +28,17 @@ const stderrSink: LogSink = {
   kind: "stderr",
   async write(level, lines) {
     const prefix = level === "info" ? "" : `${level}: `;
-    process.stderr.write(lines.map((l) => `${LOG_TAG}: ${prefix}${l}\n`).join(""));
+    const text = lines.map((l) => `${LOG_TAG}: ${prefix}${l}\n`).join("");
+    // A plain write(2) to fd 2: process.stderr would build a stream (and load
+    // node:net for a pipe) to write one line. The stream only when fd 2 is
+    // non-blocking or the write comes up short.
+    try {
+      const buf = Buffer.from(text);
+      const n = writeSync(2, buf);
+      if (n < buf.length) process.stderr.write(buf.subarray(n));
+    } catch {
+      process.stderr.write(text);
+    }
   },
 };
 

@@ -7,12 +7,13 @@
 // Speed: libvirt waits for every hook, and most events are ones we ignore.
 // This module decides from argv and rules.d alone (interest-cache.ts: without
 // even compiling rules.d when it has not changed) and imports nothing heavy;
-// the XML parser and the firewall code (handle-event.ts) are loaded by a
-// dynamic import() only once the decision is "reconcile". esbuild keeps such
-// a module's initialisation lazy inside the one bundle, so an ignored event
-// runs none of it and starts no child process.
+// the rule compiler (when the cache is stale), the XML parser and the
+// firewall code (handle-event.ts) are loaded by a dynamic import() only once
+// they are needed. The build (scripts/build.mjs) puts every module reached
+// only that way into a second bundle kept as text inside the executable and
+// compiled on first use, so an ignored event neither compiles nor runs any of
+// it, and starts no child process.
 import { hookEventFromArgv, type Driver } from "../libvirt/event.js";
-import { compileRules } from "../rules/compile.js";
 import type { RuleSet } from "../rules/model.js";
 import { readRulesKeepingLastGood } from "../trust/last-good.js";
 import { openLogSink } from "../effects/log.js";
@@ -72,6 +73,7 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     const cached = readCachedInterest(paths.stateDir, key);
     const early = cached && decide(event, cached);
     if (early?.kind === "ignore") return await ignored(early.why);
+    const { compileRules } = await import("../rules/compile.js");
     const compiled = compileRules(files.files);
     block = compiled.rules.settings.onError === "block";
     const interest = interestOf(compiled.rules);
