@@ -58,6 +58,15 @@ export class BenchHost {
     writeFileSync(join(this.rulesDir, name), text);
   }
 
+  /**
+   * What a `reconnect` hook gets on stdin: the live <domain>, the very element
+   * libvirt keeps in the guest's status file (captured: 08-qemu-reconnect-begin.xml).
+   */
+  liveXml(g) {
+    const status = this.domainXml(g, "status-qemu-vm1.xml");
+    return status.slice(status.indexOf("<domain "), status.lastIndexOf("</domain>") + "</domain>".length) + "\n";
+  }
+
   /** libvirt writes the status file once the guest runs (at `started`) and removes it when it stops. */
   running(g, yes) {
     const path = join(this.runDir, "qemu", `${g.name}.xml`);

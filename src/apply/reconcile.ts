@@ -13,6 +13,7 @@ import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
 import { readState, readVerified, writeState, writeVerified, type AppliedFamily, type AppliedState, type Verified } from "../effects/state-store.js";
 import { nftTableFingerprint } from "../effects/nft-fingerprint.js";
+import { countStates, type RuleCounts } from "../plan/intents.js";
 import { defaultPaths } from "../config/paths.js";
 import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
 import { removeNft, syncNft } from "./nft-backend.js";
@@ -33,6 +34,8 @@ export interface ReconcileOptions {
    * desired state, makes this one's look unnecessary.
    */
   readonly startedAt?: bigint;
+  /** Hooks: the key of what this desired state is computed from (hook/coalesce.ts), recorded when it is clean. */
+  readonly inputsKey?: string;
 }
 
 export interface ReconcileResult {
@@ -43,6 +46,8 @@ export interface ReconcileResult {
   readonly removedFrom: readonly string[];
   /** Nothing looked at: a hook that started after this one had just verified the same desired state. */
   readonly coalesced?: boolean;
+  /** Rule counts when `plan` was not computed (covered before reading the host: hook/coalesce.ts). */
+  readonly counts?: RuleCounts;
 }
 
 function readText(path: string): string | undefined {
@@ -82,8 +87,11 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   if (!o.dryRun) {
     record(o.stateDir, state, families);
     const clean = families.every((f) => !f.error);
+    // Inputs are recorded only when every rule is fine: a covered hook then has no problem to report.
+    const counts = countStates(plan.states);
+    const inputs = o.inputsKey !== undefined && counts.failed === 0 ? { inputs: o.inputsKey, counts } : {};
     try {
-      writeVerified(o.stateDir, clean ? { at: lookedAt, key } : undefined);
+      writeVerified(o.stateDir, clean ? { at: lookedAt, key, ...inputs } : undefined);
     } catch {
       // Without it the next hook simply looks for itself.
     }
@@ -110,6 +118,25 @@ function desiredKey(plan: Plan, backend: BackendName): string {
 
 function coveredBy(v: Verified | undefined, startedAt: bigint, key: string): boolean {
   return v !== undefined && v.at > startedAt && v.key === key;
+}
+
+/**
+ * The result of a hook covered before it read the host (hook/coalesce.ts):
+ * nothing planned or looked at; the families and rule counts as the covering
+ * reconcile left and reported them.
+ */
+export function coveredResult(stateDir: string, counts: RuleCounts): ReconcileResult {
+  const state = readState(stateDir);
+  const families = unchanged(state);
+  const backend: BackendName = families[0]?.backend ?? "iptables";
+  return {
+    plan: { forwards: [], masquerades: [], accepts: [], states: [] },
+    backend: { backend, why: "as the covering reconcile applied it" },
+    families,
+    removedFrom: [],
+    coalesced: true,
+    counts,
+  };
 }
 
 /** The families as recorded, reported as in sync (what the covering reconcile left). */

@@ -1,9 +1,9 @@
 // Reads what libvirt is running from its own status files, never from libvirt
 // itself (a hook that calls libvirt deadlocks). Only the domains rules care
 // about are parsed: domain status files are large.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseDomainXml, type DomainInfo } from "../libvirt/domain.js";
+import { parseDomainStatusXml, type DomainInfo } from "../libvirt/domain.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 
@@ -39,11 +39,42 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>): Rea
     if (domains && !domains.has(name)) continue;
     const path = join(runDir, "qemu", file);
     try {
-      const d = parseDomainXml(readFileSync(path, "utf8"));
+      const d = parseDomainStatusXml(readFileSync(path, "utf8"));
       running.set(d.name, d);
     } catch (e) {
       problems.push(`${path}: ${(e as Error).message}`);
     }
   }
   return { view: { domains: running, networks }, problems };
+}
+
+/**
+ * Which status files readHostView(runDir, domains) would read, and which
+ * version of each: name, inode, size and mtime (ns). libvirt replaces a
+ * status file by rename, so any rewrite changes the inode. Cheap: one stat
+ * per file, no read, no parse.
+ */
+export function statusIdentity(runDir: string, domains: ReadonlySet<string>): string {
+  const lines: string[] = [];
+  for (const sub of ["network", "qemu"] as const) {
+    for (const file of xmlFiles(join(runDir, sub)).sort()) {
+      if (sub === "qemu" && !domains.has(file.slice(0, -4))) continue;
+      try {
+        const st = statSync(join(runDir, sub, file), { bigint: true });
+        lines.push(`${sub}/${file} ${st.ino} ${st.size} ${st.mtimeNs}`);
+      } catch {
+        lines.push(`${sub}/${file} gone`);
+      }
+    }
+  }
+  return lines.join("\n");
+}
+
+/** One running domain's status file, parsed; undefined when there is none or it does not read. */
+export function readDomainStatus(runDir: string, name: string): DomainInfo | undefined {
+  try {
+    return parseDomainStatusXml(readFileSync(join(runDir, "qemu", `${name}.xml`), "utf8"));
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 // What we last applied, per family, under /run/virt-hooks (tmpfs: gone with a
 // reboot, exactly like the kernel rules it describes). Used to know which
 // families we manage and to report what changed.
+import type { RuleCounts } from "../plan/intents.js";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Family } from "../net/ip.js";
@@ -45,12 +46,23 @@ export function writeState(stateDir: string, state: AppliedState): void {
 export interface Verified {
   readonly at: bigint;
   readonly key: string;
+  /**
+   * What that reconcile's desired state was computed from (rules.d, the
+   * identity of libvirt's status files, network.conf), when nothing but those
+   * went into it; with the rule counts it reported. Lets a later-started hook
+   * see that it is covered before reading any status file (hook/coalesce.ts).
+   */
+  readonly inputs?: string;
+  readonly counts?: RuleCounts;
 }
 
 export function readVerified(stateDir: string): Verified | undefined {
   try {
-    const v = JSON.parse(readFileSync(join(stateDir, "verified.json"), "utf8")) as { at?: unknown; key?: unknown };
-    return typeof v.at === "string" && /^\d+$/.test(v.at) && typeof v.key === "string" ? { at: BigInt(v.at), key: v.key } : undefined;
+    const v = JSON.parse(readFileSync(join(stateDir, "verified.json"), "utf8")) as { at?: unknown; key?: unknown; inputs?: unknown; counts?: unknown };
+    if (typeof v.at !== "string" || !/^\d+$/.test(v.at) || typeof v.key !== "string") return undefined;
+    const c = v.counts as Record<string, unknown> | undefined;
+    const counts = c && [c.live, c.waiting, c.failed].every((n) => Number.isInteger(n)) ? { live: c.live as number, waiting: c.waiting as number, failed: c.failed as number } : undefined;
+    return { at: BigInt(v.at), key: v.key, ...(typeof v.inputs === "string" && counts ? { inputs: v.inputs, counts } : {}) };
   } catch {
     return undefined;
   }
@@ -59,6 +71,6 @@ export function readVerified(stateDir: string): Verified | undefined {
 export function writeVerified(stateDir: string, v: Verified | undefined): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const tmp = join(stateDir, `.verified.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(v ? { at: v.at.toString(), key: v.key } : {}) + "\n", { mode: 0o600 });
+  writeFileSync(tmp, JSON.stringify(v ? { at: v.at.toString(), key: v.key, inputs: v.inputs, counts: v.counts } : {}) + "\n", { mode: 0o600 });
   renameSync(tmp, join(stateDir, "verified.json"));
 }

@@ -5,20 +5,24 @@
 import type { HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
 import { parseNetworkHookXml } from "../libvirt/network.js";
-import { correctView, type HostView } from "../host/view.js";
+import { readFileSync } from "node:fs";
+import { correctView, type Correction, type HostView } from "../host/view.js";
 import { planReattach } from "../plan/reattach.js";
 import { applyReattach, readLinks, readMtu } from "../effects/links.js";
 import { linksForEvent } from "../effects/links-apply.js";
-import type { Compiled } from "../rules/compile.js";
+import { compileRules, type Compiled } from "../rules/compile.js";
+import { readRulesKeepingLastGood } from "../trust/last-good.js";
 import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
-import { readHostView } from "../effects/libvirt-state.js";
+import { readDomainStatus, readHostView, statusIdentity } from "../effects/libvirt-state.js";
+import { readVerified } from "../effects/state-store.js";
+import { correctionsRedundant, coveredBefore, inputsKey } from "./coalesce.js";
 import { acquireLock } from "../effects/lock.js";
 import type { LogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
-import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
-import type { Decision, EventInput, RuleInterest } from "./policy.js";
+import { coveredResult, reconcile, type ReconcileResult } from "../apply/reconcile.js";
+import { interestOf, type Decision, type EventInput, type RuleInterest } from "./policy.js";
 import { eventLabel, problemLines, summaryLine } from "./outcome.js";
 
 export interface EventContext {
@@ -38,7 +42,7 @@ export interface EventContext {
 
 /** Reconciles for one event; returns the problems that justify refusing it (empty: none). */
 export async function handleEvent(c: EventContext): Promise<string[]> {
-  const { event, decision, compiled } = c;
+  const { event, decision } = c;
   const input = parseEventXml(event, decision.needs, c.xml);
   if (decision.relevant && !decision.relevant(input.input)) {
     await c.log.write("info", [summaryLine(eventLabel(event), undefined, c.elapsed(), "ignored (no rule names this port's domain)")]);
@@ -47,23 +51,62 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   const lock = await acquireLock(c.paths.stateDir);
   let result: ReconcileResult;
   const notes: string[] = [];
+  // rules.d as it is now, not as it was before we waited for the lock: an
+  // `apply` or another hook with newer rules may have run in between.
+  let now = c;
   try {
+    now = rulesNow(c);
+    const { compiled } = now;
     const reattach = decision.reattach === true && compiled.rules.settings.reattach;
-    // Re-attach looks at every running guest; otherwise only the ones rules name.
-    const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : c.interest.domains);
-    const view = correctView(read.view, decision.corrections(input.input));
-    if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
-    if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
-    result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt });
+    const corrections = decision.corrections(input.input);
+    const inputs = coalescingKey(now, reattach, corrections);
+    const verified = inputs === undefined ? undefined : readVerified(c.paths.stateDir);
+    if (inputs !== undefined && coveredBefore(verified, c.startedAt, inputs)) {
+      result = coveredResult(c.paths.stateDir, verified.counts);
+    } else {
+      // Re-attach looks at every running guest; otherwise only the ones rules name.
+      const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : now.interest.domains);
+      const view = correctView(read.view, corrections);
+      if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
+      if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
+      result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt, ...(inputs !== undefined ? { inputsKey: inputs } : {}) });
+      input.problems.push(...read.problems);
+    }
     if (result.coalesced) notes.push("verified by a hook that started after this one");
-    input.problems.push(...read.problems);
   } finally {
     await lock.release();
   }
-  const diagnostics: Diagnostic[] = [...compiled.diagnostics];
-  const problems = [...c.files.problems, ...input.problems, ...problemLines(diagnostics, result)];
+  const diagnostics: Diagnostic[] = [...now.compiled.diagnostics];
+  const problems = [...now.files.problems, ...input.problems, ...problemLines(diagnostics, result)];
   await report(c.log, event, result, c.elapsed(), problems, notes);
   return concernsEvent(event, result, diagnostics);
+}
+
+/**
+ * The key of what this event's desired state is computed from, when nothing
+ * else goes into it (hook/coalesce.ts): no links or re-attach to act on, not
+ * an event that may be refused, and corrections the status files already hold.
+ */
+function rulesNow(c: EventContext): EventContext {
+  const files = readRulesKeepingLastGood(c.paths.rulesDir, c.paths.stateDir);
+  const same = files.files.length === c.files.files.length && files.files.every((f, i) => f.path === c.files.files[i]?.path && f.text === c.files.files[i]?.text);
+  if (same) return c;
+  const compiled = compileRules(files.files);
+  return { ...c, files, compiled, interest: interestOf(compiled.rules) };
+}
+
+function coalescingKey(c: EventContext, reattach: boolean, corrections: readonly Correction[]): string | undefined {
+  if (reattach || c.decision.links || c.decision.vetoable) return undefined;
+  if (!correctionsRedundant(corrections, (name) => readDomainStatus(c.paths.libvirtRunDir, name))) return undefined;
+  return inputsKey({ rules: c.files.files, statusIdentity: statusIdentity(c.paths.libvirtRunDir, c.interest.domains), networkConf: readText(c.paths.networkConf) });
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 function parseEventXml(event: HookEvent, needs: "domain-xml" | "network-xml" | "nothing", xml: string): { input: EventInput; problems: string[] } {

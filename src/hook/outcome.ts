@@ -3,15 +3,7 @@
 import { formatEvent, type HookEvent } from "../libvirt/event.js";
 import type { ReconcileResult } from "../apply/reconcile.js";
 import { formatDiagnostic, type Diagnostic } from "../rules/diagnostic.js";
-import type { RuleState } from "../plan/intents.js";
-
-export function countStates(states: readonly RuleState[]) {
-  return {
-    live: states.filter((s) => s.state === "live").length,
-    waiting: states.filter((s) => s.state === "waiting").length,
-    failed: states.filter((s) => s.state === "failed").length,
-  };
-}
+import { countStates } from "../plan/intents.js";
 
 export function summaryLine(label: string, result: ReconcileResult | undefined, ms: number, note?: string): string {
   if (!result) return `${label}: ${note ?? "nothing to do"}; ${ms} ms`;
@@ -23,7 +15,7 @@ export function summaryLine(label: string, result: ReconcileResult | undefined, 
     return f.added + f.removed === 0 ? `${name} re-asserted` : `${name} +${f.added} -${f.removed}`;
   });
   if (result.removedFrom.length) changes.push(`removed leftovers from ${result.removedFrom.join(", ")}`);
-  const c = countStates(result.plan.states);
+  const c = result.counts ?? countStates(result.plan.states);
   return `${label}: ${changes.join(", ") || "no firewall change"}; rules ${c.live} live, ${c.waiting} waiting, ${c.failed} failed${note ? `; ${note}` : ""}; ${ms} ms`;
 }
 

@@ -5,6 +5,7 @@ import type { DomainInfo } from "../libvirt/domain.js";
 import type { HookEvent } from "../libvirt/event.js";
 import type { NetworkHookData } from "../libvirt/network.js";
 import type { Correction } from "../host/view.js";
+import type { RuleSet } from "../rules/model.js";
 
 export type Decision =
   | { readonly kind: "ignore"; readonly why: string }
@@ -126,4 +127,11 @@ function decideNetwork(event: HookEvent, interest: RuleInterest): Decision {
 function portOwnerInterested(input: EventInput, interest: RuleInterest): boolean {
   const owner = input.network?.port?.owner;
   return owner !== undefined && interest.domains.has(owner);
+}
+
+/** What the rules name: decides which events matter before any XML is read. */
+export function interestOf(rules: RuleSet): RuleInterest {
+  const domains = new Set<string>();
+  for (const f of rules.forwards) if (f.target.kind === "domain") domains.add(f.target.name);
+  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length > 0, domains };
 }

@@ -14,11 +14,10 @@
 // compiled on first use, so an ignored event neither compiles nor runs any of
 // it, and starts no child process.
 import { hookEventFromArgv, type Driver } from "../libvirt/event.js";
-import type { RuleSet } from "../rules/model.js";
 import { readRulesKeepingLastGood } from "../trust/last-good.js";
 import { openLogSink } from "../effects/log.js";
 import type { Paths } from "../config/paths.js";
-import { decide, type RuleInterest } from "./policy.js";
+import { decide, interestOf } from "./policy.js";
 import { eventLabel, summaryLine } from "./outcome.js";
 import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
 import { runEventScripts } from "../scripts/hook.js";
@@ -30,12 +29,6 @@ export interface HookIo {
   /** libvirt's pipe: written only with a migrate/restore script's replacement XML. */
   readonly stdout?: (text: string) => void;
   readonly now: () => number;
-}
-
-export function interestOf(rules: RuleSet): RuleInterest {
-  const domains = new Set<string>();
-  for (const f of rules.forwards) if (f.target.kind === "domain") domains.add(f.target.name);
-  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length > 0, domains };
 }
 
 export async function runHook(driver: Driver, args: readonly string[], paths: Paths, io: HookIo): Promise<number> {

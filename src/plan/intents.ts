@@ -49,3 +49,17 @@ export interface Plan {
   readonly accepts: readonly AcceptIntent[];
   readonly states: readonly RuleState[];
 }
+
+export interface RuleCounts {
+  readonly live: number;
+  readonly waiting: number;
+  readonly failed: number;
+}
+
+export function countStates(states: readonly RuleState[]): RuleCounts {
+  return {
+    live: states.filter((s) => s.state === "live").length,
+    waiting: states.filter((s) => s.state === "waiting").length,
+    failed: states.filter((s) => s.state === "failed").length,
+  };
+}

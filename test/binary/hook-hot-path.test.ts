@@ -153,4 +153,44 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
       tree.dispose();
     }
   });
+
+  it("hooks queued behind one that looks after they started are covered without reading the host", async () => {
+    const ns = await pool.create();
+    await ns.restore(4, readFileSync(join(REPO, "test/kernel/libvirt-default.v4.save"), "utf8"));
+    const guests = Array.from({ length: 6 }, (_, i) => ({ name: `c${i}`, mac: `52:54:00:6c:3e:${(16 + i).toString(16)}`, ip: `192.168.122.${60 + i}` }));
+    const tree = HostTree.withDefaultNetwork(guests);
+    try {
+      tree.writeRules("50-c.rules", guests.map((g, i) => `forward tcp 192.168.1.100:${4000 + i} to ${g.name}:22\n`).join(""));
+      for (const g of guests) tree.startDomain(g.name, g.mac);
+      // What libvirt hands a reconnect hook: the live <domain>, as its status file holds it.
+      const live = (g: { name: string; mac: string }) => {
+        const status = domainXml(g.name, g.mac);
+        return status.slice(status.indexOf("<domain "), status.lastIndexOf("</domain>") + "</domain>".length);
+      };
+      // Hold our lock (an abstract socket in this netns) until every hook has started.
+      const stateDir = join(tree.root, "run/virt-hooks");
+      const holder = ns.exec([process.execPath, "-e", `require("net").createServer().listen({ path: "\\0virt-hooks:" + process.argv[1], exclusive: true }, () => setTimeout(() => process.exit(0), 3000))`, stateDir]);
+      await new Promise((r) => setTimeout(r, 300));
+      const storm = Promise.all(guests.map((g) => ns.exec(tree.hookArgv(`qemu ${g.name} reconnect begin -`), { env: tree.env(), input: live(g) })));
+      expect((await holder).code).toBe(0);
+      const runs = await storm;
+      for (const r of runs) {
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(/FAILED|error/);
+      }
+      const covered = runs.filter((r) => /verified by a hook that started after this one/.test(r.stderr));
+      expect(covered, runs.map((r) => r.stderr).join("")).toHaveLength(guests.length - 1);
+      for (const r of covered) expect(r.stderr).toMatch(/rules 6 live, 0 waiting, 0 failed/);
+      expect(runs.filter((r) => /ipv4 \+24 -0/.test(r.stderr))).toHaveLength(1);
+
+      // Later hooks started after that look: each looks for itself (nothing to change).
+      const again = await ns.exec(tree.hookArgv("qemu c0 reconnect begin -"), { env: tree.env(), input: live(guests[0]!) });
+      expect(again.stderr).toMatch(/ipv4 unchanged; rules 6 live/);
+      expect(again.stderr).not.toMatch(/verified by a hook/);
+      const dnat = (await ns.save(4)).split("\n").filter((l) => l.startsWith("-A VIRT_HOOKS_PRE") && l.includes("DNAT"));
+      expect(dnat).toHaveLength(guests.length);
+    } finally {
+      tree.dispose();
+    }
+  });
 });

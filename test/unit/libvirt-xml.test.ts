@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseDomainXml } from "../../src/libvirt/domain.js";
+import { parseDomainStatusXml, parseDomainXml } from "../../src/libvirt/domain.js";
 import { parseNetworkHookXml, parseNetworkStatusXml } from "../../src/libvirt/network.js";
 import { parseXml, XmlError, MAX_XML_BYTES } from "../../src/libvirt/xml.js";
 import { capturedEvents, fixture } from "../helpers/fixtures.js";
@@ -29,6 +29,18 @@ describe("libvirt XML as libvirt 11.3 sent it", () => {
 
   it("reads the domain status file (<domstatus>)", () => {
     expect(parseDomainXml(fixture("status-qemu-vm1.xml")).interfaces[0]?.mac).toBe("52:54:00:6c:3c:01");
+  });
+
+  it("reads a status file's <domain> alone as the whole file reads (and falls back to the whole file)", () => {
+    for (const name of ["status-qemu-vm1.xml", "status-qemu-vm1-after-netcycle.xml"]) {
+      const xml = fixture(name);
+      expect(parseDomainStatusXml(xml), name).toEqual(parseDomainXml(xml));
+    }
+    const plain = fixture("06-qemu-started-begin.xml");
+    expect(parseDomainStatusXml(plain)).toEqual(parseDomainXml(plain));
+    // A <domain> cut that does not parse: the whole document decides.
+    const odd = fixture("status-qemu-vm1.xml").replace("<domstatus", "<domstatus><!-- </domain> -->");
+    expect(parseDomainStatusXml(odd)).toEqual(parseDomainXml(odd));
   });
 
   it("reads the network: mode, bridge, subnet, DHCP hosts", () => {
