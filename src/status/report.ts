@@ -137,7 +137,7 @@ function countersFor(s: RuleState, origin: string, input: StatusInput): RuleCoun
       const range = f.targetPorts ?? f.hostPorts;
       for (const proto of f.protos) {
         const acceptKey = `${f.targetAddress} . ${proto} . ${formatPorts(range)}`;
-        const acc = obs.elements.get("accept_dnat");
+        const acc = obs.elements.get(range.first === range.last ? "accept_dnat" : "accept_dnat_ranges");
         if (acc?.has(acceptKey)) {
           const e = acc.get(acceptKey);
           if (e) traffic = { packets: (traffic?.packets ?? 0) + e.packets, bytes: (traffic?.bytes ?? 0) + e.bytes };

@@ -312,26 +312,17 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e reliability (%s backend)", (backend
   // forward hook: Docker's `ip filter FORWARD` (iptables-nft, policy DROP) drops our DNAT'd
   // flows (and libvirt's own guest traffic) whatever our table and libvirt's chain accept,
   // and virt-hooks never writes into tables it does not own. The README's fix is one line in
-  // DOCKER-USER accepting the mark our table sets.
-  //
-  // FAILS (nftables backend; found here, not fixed: it changes the rendered table and its
-  // golden files, or the README): the mark is set on the ORIGINAL direction only
-  // (render/nftables.ts: `ct status dnat ip daddr . meta l4proto . th dport @accept_dnat ...
-  // meta mark set`). The guest's SYN-ACK carries no mark, DOCKER-USER returns, and Docker's
-  // FORWARD accepts established flows only `-o docker0`, so the reply meets policy DROP: the
-  // probe times out although the SYN was accepted. Either fix works: mark replies too
-  // (`ct status dnat ct direction reply ip saddr . meta l4proto . th sport @accept_dnat`), or
-  // the README adds Docker's own `iptables -I DOCKER-USER -m conntrack --ctstate
-  // RELATED,ESTABLISHED -j ACCEPT` (4b2 shows that this makes them work).
-  (backend === "nftables" ? it.fails : it.skip)("4b1. nftables backend, Docker beside us: the README's one DOCKER-USER line lets forwards through Docker's FORWARD policy DROP", async () => {
+  // DOCKER-USER accepting the mark our table sets. Our table marks both directions of a
+  // forwarded flow (render/nftables.ts): the guest's SYN-ACK must pass Docker's DROP too,
+  // and Docker's own FORWARD accepts established flows only `-o docker0`.
+  (backend === "nftables" ? it : it.skip)("4b1. nftables backend, Docker beside us: the README's one DOCKER-USER line lets forwards through Docker's FORWARD policy DROP", async () => {
     expect(await lab.probe(HOST, R1.port, "outside")).toMatch(/timeout/);
     await lab.must(["iptables", "-w", "-I", "DOCKER-USER", "-m", "mark", "--mark", "0x10000000/0x10000000", "-j", "ACCEPT"]);
     expect(await lab.probe(HOST, R1.port, "outside")).toBe(`r1:22 ${CLIENT}`);
   });
 
   // The iptables backend needs nothing: our jump sits first in that same FORWARD chain.
-  it("4b2. Docker beside us: forwards work through Docker's FORWARD policy DROP (nftables backend: with the mark and established lines in DOCKER-USER), also after Docker re-inserted its jumps above ours", async () => {
-    if (backend === "nftables") await lab.must(["iptables", "-w", "-I", "DOCKER-USER", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]);
+  it("4b2. Docker beside us: forwards work through Docker's FORWARD policy DROP (nftables backend: with 4b1's one line in DOCKER-USER), also after Docker re-inserted its jumps above ours", async () => {
     expect(await lab.probe(HOST, R1.port, "outside")).toBe(`r1:22 ${CLIENT}`);
     // `systemctl restart docker`: its jumps go back to the top of FORWARD; DOCKER-USER keeps its rules.
     for (const chain of ["DOCKER-ISOLATION-STAGE-1", "DOCKER-USER"]) {
