@@ -15,7 +15,10 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
-          fileParallelism: false,
+          // Each file builds its own lab in private namespaces, so files can run
+          // side by side; most of their time is spent waiting on libvirtd and guests.
+          fileParallelism: true,
+          maxWorkers: 3,
         },
       },
     ],
