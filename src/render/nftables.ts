@@ -32,6 +32,12 @@ export interface NftTable {
   readonly empty: boolean;
   /** One line per element/rule, for reporting what changed. */
   readonly lines: readonly string[];
+  /**
+   * Hash sets and maps (no interval flag: their elements list as written):
+   * set name -> element key (a map element's part before " : ") -> FILE:LINE
+   * of the first rule that put it there. status compares them with the kernel.
+   */
+  readonly keyedElements: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 const mark = `meta mark set meta mark | 0x${NFT_ACCEPT_MARK.toString(16)}`;
@@ -56,6 +62,12 @@ export function renderNft(plan: Plan, family: Family): NftTable {
   // connection rate). Both are looked up for every forwarded packet.
   const acceptPorts = new Set<string>();
   const acceptRanges = new Set<string>();
+  const origins = new Map<string, Map<string, string>>();
+  const originOf = (set: string, key: string, span: Span) => {
+    const m = origins.get(set) ?? new Map<string, string>();
+    origins.set(set, m);
+    if (!m.has(key)) m.set(key, `${basename(span.file.path)}:${positionOf(span.file, span.start).line}`);
+  };
   const hairpin = new Set<string>();
   const pre: string[] = [];
   const out: string[] = [];
@@ -67,13 +79,22 @@ export function renderNft(plan: Plan, family: Family): NftTable {
     const tgt = (p: number) => `${f.targetAddress} . ${targetPort(f, p)}`;
     const targetRange = targetRangeOf(f);
     for (const proto of f.protos) {
-      (targetRange.first === targetRange.last ? acceptPorts : acceptRanges).add(`${f.targetAddress} . ${proto} . ${nftRange(targetRange)}`);
+      const acceptKey = `${f.targetAddress} . ${proto} . ${nftRange(targetRange)}`;
+      if (targetRange.first === targetRange.last) {
+        acceptPorts.add(acceptKey);
+        originOf("accept_dnat", acceptKey, f.rule.span);
+      } else acceptRanges.add(acceptKey);
       for (const s of f.hairpinSources) hairpin.add(`${formatCidr(s)} . ${f.targetAddress}`);
       const restricted = f.from.length > 0 || f.inInterface !== undefined || portCount(f.hostPorts) > MAX_EXPANDED_PORTS;
       if (!restricted) {
         for (let p = f.hostPorts.first; p <= f.hostPorts.last; p++) {
-          if (f.hostAddress) dnatByAddress.push(`${f.hostAddress} . ${proto} . ${p} : ${tgt(p)}`);
-          else dnatLocal.push(`${proto} . ${p} : ${tgt(p)}`);
+          if (f.hostAddress) {
+            dnatByAddress.push(`${f.hostAddress} . ${proto} . ${p} : ${tgt(p)}`);
+            originOf("dnat_addr", `${f.hostAddress} . ${proto} . ${p}`, f.rule.span);
+          } else {
+            dnatLocal.push(`${proto} . ${p} : ${tgt(p)}`);
+            originOf("dnat_local", `${proto} . ${p}`, f.rule.span);
+          }
         }
         continue;
       }
@@ -143,7 +164,7 @@ export function renderNft(plan: Plan, family: Family): NftTable {
     chain("forward", "forward", "filter", "filter - 1", fwd),
   ];
   const body = `table ${nftFamily} ${NFT_TABLE} {\n${[...sets, ...chains].join("\n")}\n}\n`;
-  return { family, nftFamily, body, empty: lines.length === 0, lines };
+  return { family, nftFamily, body, empty: lines.length === 0, lines, keyedElements: origins };
 }
 
 const portCount = (r: PortRange) => r.last - r.first + 1;

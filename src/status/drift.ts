@@ -17,6 +17,8 @@ export type DriftKind =
   | "rule-missing" // a rule we should have is not there (or was changed)
   | "rule-unexpected" // a rule in our chain that the rules do not ask for (or a changed one)
   | "rule-order"
+  | "element-missing" // nftables: a map or set element of a forward is gone
+  | "element-unexpected" // nftables: an element the rules do not ask for
   | "table-missing"
   | "table-unexpected"
   | "table-changed"
@@ -83,6 +85,8 @@ export interface NftDriftInput {
   readonly observed: NftObserved;
   /** Rules per chain of our table as the kernel lists them (undefined: not listed). */
   readonly chainRules?: ReadonlyMap<string, number>;
+  /** Elements per set/map of our table as the kernel lists them (undefined: not listed). */
+  readonly elements?: ReadonlyMap<string, ReadonlyMap<string, unknown>>;
   /** The table hash recorded at the last apply, and the desired one. */
   readonly recordedHash?: string;
   readonly desiredHash: string;
@@ -113,6 +117,17 @@ export function nftDrift(i: NftDriftInput): DriftItem[] {
         const have = i.chainRules.get(chain) ?? 0;
         const w = want.get(chain) ?? 0;
         if (have !== w) item("table-changed", `${ours} ${chain}`, `${have} rule(s) where the rules want ${w}`);
+      }
+    }
+    if (i.elements) {
+      // A forward lives in map and set elements: someone's `nft delete element`
+      // stops it without changing a single rule.
+      for (const [set, wanted] of i.desired.keyedElements) {
+        const have = i.elements.get(set);
+        for (const [key, origin] of wanted) {
+          if (!have?.has(key)) out.push({ family: i.family, backend: "nftables", kind: "element-missing", where: `${ours} ${set}`, detail: `{ ${key} }`, origin });
+        }
+        for (const key of have?.keys() ?? []) if (!wanted.has(key)) item("element-unexpected", `${ours} ${set}`, `{ ${key} }`);
       }
     }
   }

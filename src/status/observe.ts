@@ -63,7 +63,7 @@ export async function observeFirewall(run: RunTool, plan: Plan, backend: "iptabl
         family,
         desired,
         observed: o,
-        ...(obs ? { chainRules: obs.chainRules } : {}),
+        ...(obs ? { chainRules: obs.chainRules, elements: obs.elements } : {}),
         ...(recorded?.backend === "nftables" && recorded.hash ? { recordedHash: recorded.hash } : {}),
         desiredHash: tableHash(desired.body),
       }),

@@ -86,7 +86,7 @@ export function buildStatus(input: StatusInput): StatusReport {
       ...(s.state === "failed" ? { diagnostic: s.diagnostic } : {}),
     };
     const state: StatusState = drift.length && s.state !== "failed" ? "drifted" : s.state;
-    const detail = state === "drifted" ? `the kernel ${drift.every((d) => d.kind === "rule-missing") ? "lacks" : "has changed"} ${drift.length} of its firewall rule(s); run virt-hooks apply` : s.detail;
+    const detail = state === "drifted" ? `the kernel ${drift.every((d) => d.kind === "rule-missing" || d.kind === "element-missing") ? "lacks" : "has changed"} ${drift.length} of its firewall rule(s); run virt-hooks apply` : s.detail;
     if (s.rule.kind !== "forward" || s.rule.target.kind !== "domain") return { ...base, state, detail };
     const domainName = s.rule.target.name;
     const domain = input.view.domains.get(domainName);

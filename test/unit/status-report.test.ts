@@ -110,6 +110,15 @@ describe("nftables drift", () => {
     expect(nftDrift({ ...base, recordedHash: "old", observed: o }).map((d) => d.kind)).toEqual(["not-applied"]);
     expect(nftDrift({ ...base, observed: o, chainRules: new Map([["prerouting", 1], ["output", 1], ["postrouting", 1]]) }).map((d) => d.kind)).toEqual(["table-changed"]);
   });
+  it("a forward's map element deleted (nft delete element), or one added by hand: named, with the rule it belongs to", () => {
+    const o = { ourTable: true, libvirtTable: false, libvirtForward: [] };
+    const listed = (dnat: string[]) => new Map([["dnat_local", new Map(dnat.map((k) => [k, undefined]))], ["accept_dnat", new Map([["192.168.122.11 . tcp . 22", undefined]])]]);
+    expect(nftDrift({ ...base, observed: o, elements: listed(["tcp . 1122"]) })).toEqual([]);
+    expect(nftDrift({ ...base, observed: o, elements: listed([]) })).toEqual([
+      { family: 4, backend: "nftables", kind: "element-missing", where: "ip virt_hooks dnat_local", detail: "{ tcp . 1122 }", origin: "10-test.rules:1" },
+    ]);
+    expect(nftDrift({ ...base, observed: o, elements: listed(["tcp . 1122", "tcp . 9999"]) }).map((d) => [d.kind, d.detail])).toEqual([["element-unexpected", "{ tcp . 9999 }"]]);
+  });
 });
 
 describe("leases and the report", () => {
