@@ -43,8 +43,9 @@ export function isIPv4(text: string): boolean {
 function isHexGroup(group: string): boolean {
   if (group.length < 1 || group.length > 4) return false;
   for (let i = 0; i < group.length; i++) {
-    const c = group.charCodeAt(i) | 0x20; // fold A-F to a-f
-    if (!((c >= DIGIT_0 && c <= DIGIT_9) || (c >= 97 && c <= 102))) return false;
+    const c = group.charCodeAt(i);
+    const hex = (c >= DIGIT_0 && c <= DIGIT_9) || (c >= 97 && c <= 102) /* a-f */ || (c >= 65 && c <= 70); /* A-F */
+    if (!hex) return false;
   }
   return true;
 }

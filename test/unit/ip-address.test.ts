@@ -12,11 +12,13 @@ const KNOWN = [
   "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "1::2::3", ":::", ":1::", "1::2:", "12345::", "g::1", "::ffff:192.168.1.1",
   "::ffff:192.168.1", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4", "1.2.3.4::", "FE80::ABCD", "",
   "[::1]", " ::1", "::1 ", "0:0:0:0:0:0:0:0", "::0.0.0.0", "1::1.2.3.04",
+  // Characters one bit away from hex digits (found by the rule fuzzer: "\x12d00:6::11" passed).
+  "\x12d00:6::11", "\x10::1", "::\x19", "G::1", "`::1", "@::1", "1.2.3.\x14",
 ];
 
 /** Strings built from the characters addresses are made of, shaped like them often enough to matter. */
 function candidate(rng: Rng): string {
-  const alphabet = "0123456789abcdefABCDEFg:.:.";
+  const alphabet = "0123456789abcdefABCDEFg:.:.\x10\x12\x19`@G ";
   if (rng.chance(0.3)) {
     const parts = Array.from({ length: rng.chance(0.7) ? 4 : rng.range(1, 6) }, () => String(rng.range(0, 280)).padStart(rng.chance(0.1) ? 3 : 1, "0"));
     return parts.join(".");
