@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, release } from "node:os";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { median } from "./measure.mjs";
 import { FORWARD_COUNTS } from "./cases.mjs";
 
@@ -28,7 +28,8 @@ export function machine(binary) {
     `- machine: ${sh(["nproc"])} CPUs (${cpus().length} online), ${model}; kernel ${release()}`,
     `- node: harness ${process.version}, single executable built on node ${seaNode} (@yao-pkg/pkg --sea)`,
     `- ${sh(["libvirtd", "--version"])}; ${sh(["iptables", "--version"])}; ${sh(["nft", "--version"])}`,
-    `- binary: ${binary} (commit ${commit}${dirty})`,
+    // The repo's own build by its relative path; another binary by its file name (no machine paths in the report).
+    `- binary: ${binary === resolve(REPO, "dist/virt-hooks") ? "dist/virt-hooks" : basename(binary)}; harness at commit ${commit}${dirty}`,
   ].join("\n");
 }
 

@@ -82,11 +82,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   return concernsEvent(event, result, diagnostics);
 }
 
-/**
- * The key of what this event's desired state is computed from, when nothing
- * else goes into it (hook/coalesce.ts): no links or re-attach to act on, not
- * an event that may be refused, and corrections the status files already hold.
- */
+/** The context with rules.d read again: recompiled only when its text changed while we waited. */
 function rulesNow(c: EventContext): EventContext {
   const files = readRulesKeepingLastGood(c.paths.rulesDir, c.paths.stateDir);
   const same = files.files.length === c.files.files.length && files.files.every((f, i) => f.path === c.files.files[i]?.path && f.text === c.files.files[i]?.text);
@@ -95,6 +91,11 @@ function rulesNow(c: EventContext): EventContext {
   return { ...c, files, compiled, interest: interestOf(compiled.rules) };
 }
 
+/**
+ * The key of what this event's desired state is computed from, when nothing
+ * else goes into it (hook/coalesce.ts): no links or re-attach to act on, not
+ * an event that may be refused, and corrections the status files already hold.
+ */
 function coalescingKey(c: EventContext, reattach: boolean, corrections: readonly Correction[]): string | undefined {
   if (reattach || c.decision.links || c.decision.vetoable) return undefined;
   if (!correctionsRedundant(corrections, (name) => readDomainStatus(c.paths.libvirtRunDir, name))) return undefined;
