@@ -227,6 +227,8 @@ async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minif
 // (every module reached that way, and what they import) with new Function on first use,
 // then hands out the module's exports. Modules both graphs need exist once in each; none
 // keeps state that the other side must see (objects are passed across, never looked up).
+// Stack traces name the deferred code "virt-hooks.deferred.cjs"; its line numbers there
+// are 2 more than in .build/virt-hooks.deferred.cjs(.map): new Function's own header.
 
 const SRC = join(ROOT, "src");
 const DEFERRED_LOADER = "virt-hooks:deferred-loader";
