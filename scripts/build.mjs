@@ -250,7 +250,7 @@ async function deferredCodeCache(tc, source, keys) {
   const maker = [
     "const vm = require('node:vm'); const fs = require('node:fs');",
     "const [src, out, keys] = [fs.readFileSync(process.argv[1], 'utf8'), process.argv[2], JSON.parse(process.argv[3])];",
-    "const script = new vm.Script(src, { filename: 'virt-hooks.deferred.cjs' });",
+    "const script = new vm.Script(src, { filename: 'virt-hooks.deferred.cjs', importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });",
     "const m = { exports: {} }; script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
     "for (const k of keys) m.exports[k]();",
     "fs.writeFileSync(out, script.createCachedData());",
@@ -295,9 +295,11 @@ function deferPlugin(keys, deferredSource, codeCache) {
           "let modules;",
           "module.exports = function deferredModule(key) {",
           "  if (modules === undefined) {",
-          "    const { Script } = require(\"node:vm\");",
+          "    const { Script, constants } = require(\"node:vm\");",
           `    const cachedData = ${codeCache ? `Buffer.from(${JSON.stringify(codeCache.toString("base64"))}, "base64")` : "undefined"};`,
-          `    const script = new Script(${JSON.stringify(deferredSource ?? "")}, { filename: "virt-hooks.deferred.cjs", cachedData });`,
+          // import() of Node's own modules stays in the bundle (log sink, script runner): it
+          // must resolve as it would in the main script, not throw for want of a loader.
+          `    const script = new Script(${JSON.stringify(deferredSource ?? "")}, { filename: "virt-hooks.deferred.cjs", cachedData, importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });`,
           "    const m = { exports: {} };",
           "    script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
           "    modules = m.exports;",

@@ -239,18 +239,23 @@ describe("binary: libvirt's pipes", () => {
     expect([toolOut, toolErr]).not.toContain(hookErr);
   });
 
-  it("with a journal socket, the log line goes there (systemd's stream protocol), not to stderr", async () => {
-    tree = vm1Tree();
-    const socketPath = join(tree.root, "run/systemd/journal/stdout");
+  /** A stand-in for journald's stream socket under the tree; what each connection sent. */
+  async function journal(t: HostTree): Promise<{ received: string[]; server: Server }> {
     const received: string[] = [];
     const server: Server = await new Promise((resolve) => {
       const s = createServer((c) => {
         let text = "";
         c.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => received.push(text));
       });
-      mkdirSync(join(tree.root, "run/systemd/journal"), { recursive: true });
-      s.listen(socketPath, () => resolve(s));
+      mkdirSync(join(t.root, "run/systemd/journal"), { recursive: true });
+      s.listen(join(t.root, "run/systemd/journal/stdout"), () => resolve(s));
     });
+    return { received, server };
+  }
+
+  it("with a journal socket, the log line goes there (systemd's stream protocol), not to stderr", async () => {
+    tree = vm1Tree();
+    const { received, server } = await journal(tree);
     try {
       const r = await exitAndEof(isolated(tree.hookArgv("qemu vm1 stopped end -")), tree.env(), fixture("17-qemu-stopped-end.xml"));
       expect(r.code).toBe(0);
@@ -262,6 +267,22 @@ describe("binary: libvirt's pipes", () => {
       expect([identifier, unit, levelPrefix]).toEqual(["virt-hooks", "", "1"]);
       expect(priority).toMatch(/^[3-6]$/);
       expect(rest.filter(Boolean)).toEqual([expect.stringMatching(/^<\d>qemu vm1 stopped end: .*; \d+ ms$/)]);
+    } finally {
+      await new Promise((res) => server.close(res));
+    }
+  });
+
+  // The CLI's code runs from the deferred bundle (scripts/build.mjs), where the journal
+  // sink's import("node:net") must resolve as in the main script.
+  it("with a journal socket, virt-hooks apply logs there too", async () => {
+    tree = vm1Tree();
+    const { received, server } = await journal(tree);
+    try {
+      const r = await run(isolated([join(tree.binDir, "virt-hooks"), "apply"]), { env: tree.env() });
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code, r.stderr).toBe(isRoot ? 0 : 3);
+      await new Promise((res) => setTimeout(res, 50));
+      expect(received.join("")).toMatch(/<\d>apply: /);
     } finally {
       await new Promise((res) => server.close(res));
     }
