@@ -1,7 +1,7 @@
 // One reconcile: the whole desired state from rules and the running host, made
 // true in the kernel, and recorded. Used by every hook event and by `apply`.
+import { readTextIfAny } from "../effects/read-text.js";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
 import { chooseBackend, type BackendChoice, type BackendName } from "../host/backend.js";
@@ -50,17 +50,10 @@ export interface ReconcileResult {
   readonly counts?: RuleCounts;
 }
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const plan = resolvePlan(o.rules, o.view);
-  const backend = chooseBackend(o.rules.settings.backend, o.view, readText(o.networkConf ?? defaultPaths().networkConf));
+  const backend = chooseBackend(o.rules.settings.backend, o.view, readTextIfAny(o.networkConf ?? defaultPaths().networkConf));
   const state = readState(o.stateDir);
   const key = desiredKey(plan, backend.backend);
   if (!o.dryRun && o.startedAt !== undefined && coveredBy(readVerified(o.stateDir), o.startedAt, key)) {

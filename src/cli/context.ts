@@ -1,7 +1,7 @@
 // What every read-only admin command starts from: the rule files compiled, the
 // running host as libvirt's status files show it, the backend libvirt uses,
 // and (for check/plan/status/explain) the lint warnings. Read once, here.
-import { readFileSync } from "node:fs";
+import { readTextIfAny } from "../effects/read-text.js";
 import type { Paths } from "../config/paths.js";
 import { readHostView } from "../effects/libvirt-state.js";
 import { readRuleFiles } from "../effects/rules-files.js";
@@ -27,13 +27,6 @@ export interface Context {
   readonly ruleErrors: boolean;
 }
 
-export function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 export function loadContext(paths: Paths, o: { lint: boolean }): Context {
   const files = readRuleFiles(paths.rulesDir);
@@ -44,7 +37,7 @@ export function loadContext(paths: Paths, o: { lint: boolean }): Context {
     files: files.files,
     compiled,
     view: read.view,
-    backend: chooseBackend(compiled.rules.settings.backend, read.view, readText(paths.networkConf)),
+    backend: chooseBackend(compiled.rules.settings.backend, read.view, readTextIfAny(paths.networkConf)),
     diagnostics: [...compiled.diagnostics, ...hostWarnings(read.view), ...lint],
     problems: [...files.problems, ...read.problems],
     ruleErrors: files.problems.length > 0 || hasErrors(compiled.diagnostics),

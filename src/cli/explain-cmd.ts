@@ -17,7 +17,8 @@ import { closest } from "../rules/parse.js";
 import { leaseReader } from "../status/leases.js";
 import { resolveNics, type NicResolution } from "../status/target.js";
 import { originKey } from "../status/counters.js";
-import { loadContext, readText } from "./context.js";
+import { loadContext } from "./context.js";
+import { readTextIfAny } from "../effects/read-text.js";
 import { ruleText } from "./json.js";
 import { readHostFacts } from "../lint/facts.js";
 import type { CliIo } from "./run-cli.js";
@@ -30,7 +31,7 @@ export async function runExplain(paths: Paths, io: CliIo, name: string): Promise
   const defPath = join(paths.qemuConfigDir, `${name}.xml`);
   let defined: DomainInfo | undefined;
   if (!running && /^[^/\0]+$/.test(name)) {
-    const xml = readText(defPath);
+    const xml = readTextIfAny(defPath);
     try {
       defined = xml ? parseDomainXml(xml) : undefined;
     } catch (e) {

@@ -12,7 +12,7 @@ import { decide, interestOf, type Decision, type EventInput } from "../hook/poli
 import type { RuleSet } from "../rules/model.js";
 import { planReattach, type ReattachAction } from "../plan/reattach.js";
 import { readLinks, readMtu } from "../effects/links.js";
-import { readText } from "./context.js";
+import { readTextIfAny } from "../effects/read-text.js";
 import { UsageError } from "./args.js";
 
 export function parseEventText(text: string): HookEvent {
@@ -60,7 +60,7 @@ function eventInput(event: HookEvent, decision: Decision, view: HostView, paths:
     const running = view.domains.get(event.object);
     if (running) return { input: { domain: running }, source: `status file ${join(paths.libvirtRunDir, "qemu", `${event.object}.xml`)}` };
     const path = join(paths.qemuConfigDir, `${event.object}.xml`);
-    const xml = safe ? readText(path) : undefined;
+    const xml = safe ? readTextIfAny(path) : undefined;
     if (xml) {
       try {
         return { input: { domain: parseDomainXml(xml) }, source: `definition ${path}` };
@@ -73,7 +73,7 @@ function eventInput(event: HookEvent, decision: Decision, view: HostView, paths:
   const active = view.networks.get(event.object);
   if (active) return { input: { network: { network: active } }, source: `status file ${join(paths.libvirtRunDir, "network", `${event.object}.xml`)}` };
   const path = join(paths.qemuConfigDir, "networks", `${event.object}.xml`);
-  const xml = safe ? readText(path) : undefined;
+  const xml = safe ? readTextIfAny(path) : undefined;
   if (xml) {
     try {
       return { input: { network: parseNetworkHookXml(xml) }, source: `definition ${path}` };

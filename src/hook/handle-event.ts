@@ -2,10 +2,10 @@
 // report, maybe refuse. Loaded by run-hook.ts only once the policy said
 // "reconcile": this module pulls in the XML parser and the firewall code,
 // which events we ignore must never pay for.
+import { readTextIfAny } from "../effects/read-text.js";
 import type { HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
 import { parseNetworkHookXml } from "../libvirt/network.js";
-import { readFileSync } from "node:fs";
 import { correctView, type Correction, type HostView } from "../host/view.js";
 import { planReattach } from "../plan/reattach.js";
 import { applyReattach, readLinks, readMtu } from "../effects/links.js";
@@ -99,16 +99,9 @@ function rulesNow(c: EventContext): EventContext {
 function coalescingKey(c: EventContext, reattach: boolean, corrections: readonly Correction[]): string | undefined {
   if (reattach || c.decision.links || c.decision.vetoable) return undefined;
   if (!correctionsRedundant(corrections, (name) => readDomainStatus(c.paths.libvirtRunDir, name))) return undefined;
-  return inputsKey({ rules: c.files.files, statusIdentity: statusIdentity(c.paths.libvirtRunDir, c.interest.domains), networkConf: readText(c.paths.networkConf) });
+  return inputsKey({ rules: c.files.files, statusIdentity: statusIdentity(c.paths.libvirtRunDir, c.interest.domains), networkConf: readTextIfAny(c.paths.networkConf) });
 }
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 function parseEventXml(event: HookEvent, needs: "domain-xml" | "network-xml" | "nothing", xml: string): { input: EventInput; problems: string[] } {
   const problems: string[] = [];

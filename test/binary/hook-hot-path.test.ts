@@ -128,14 +128,20 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
   const pool = new NetnsPool();
   afterEach(() => pool.disposeAll());
 
-  it("parallel reconnects leave exactly the desired rules, whoever does the work", async () => {
+  /** `count` running guests on default, one forward each, and libvirt's iptables rules in a fresh netns. */
+  async function runningGuests(count: number, prefix: string, macByte: number, firstIp: number, firstPort: number) {
     const ns = await pool.create();
     await ns.restore(4, readFileSync(join(REPO, "test/kernel/libvirt-default.v4.save"), "utf8"));
-    const guests = Array.from({ length: 8 }, (_, i) => ({ name: `g${i}`, mac: `52:54:00:6c:3d:${(16 + i).toString(16)}`, ip: `192.168.122.${40 + i}` }));
+    const guests = Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i}`, mac: `52:54:00:6c:${macByte.toString(16)}:${(16 + i).toString(16)}`, ip: `192.168.122.${firstIp + i}` }));
     const tree = HostTree.withDefaultNetwork(guests);
+    tree.writeRules(`50-${prefix}.rules`, guests.map((g, i) => `forward tcp 192.168.1.100:${firstPort + i} to ${g.name}:22\n`).join(""));
+    for (const g of guests) tree.startDomain(g.name, g.mac);
+    return { ns, guests, tree };
+  }
+
+  it("parallel reconnects leave exactly the desired rules, whoever does the work", async () => {
+    const { ns, guests, tree } = await runningGuests(8, "g", 0x3d, 40, 3000);
     try {
-      tree.writeRules("50-g.rules", guests.map((g, i) => `forward tcp 192.168.1.100:${3000 + i} to ${g.name}:22\n`).join(""));
-      for (const g of guests) tree.startDomain(g.name, g.mac);
       const storm = () =>
         Promise.all(guests.map((g) => ns.exec(tree.hookArgv(`qemu ${g.name} reconnect begin -`), { env: tree.env(), input: domainXml(g.name, g.mac, "start") })));
       for (const round of [1, 2]) {
@@ -155,13 +161,8 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
   });
 
   it("hooks queued behind one that looks after they started are covered without reading the host", async () => {
-    const ns = await pool.create();
-    await ns.restore(4, readFileSync(join(REPO, "test/kernel/libvirt-default.v4.save"), "utf8"));
-    const guests = Array.from({ length: 6 }, (_, i) => ({ name: `c${i}`, mac: `52:54:00:6c:3e:${(16 + i).toString(16)}`, ip: `192.168.122.${60 + i}` }));
-    const tree = HostTree.withDefaultNetwork(guests);
+    const { ns, guests, tree } = await runningGuests(6, "c", 0x3e, 60, 4000);
     try {
-      tree.writeRules("50-c.rules", guests.map((g, i) => `forward tcp 192.168.1.100:${4000 + i} to ${g.name}:22\n`).join(""));
-      for (const g of guests) tree.startDomain(g.name, g.mac);
       // What libvirt hands a reconnect hook: the live <domain>, as its status file holds it.
       const live = (g: { name: string; mac: string }) => {
         const status = domainXml(g.name, g.mac);
