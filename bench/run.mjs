@@ -42,7 +42,7 @@ function outer() {
   if (!existsSync(opts.binary)) throw new Error(`${opts.binary} is missing: npm run build`);
   const floor = resolve(REPO, "dist/floor");
   if (!existsSync(floor)) {
-    const b = spawnSync(process.execPath, [resolve(REPO, "scripts/build.mjs"), "--floor"], { stdio: "inherit" });
+    const b = spawnSync(process.execPath, [resolve(REPO, ".ci/build.mjs"), "--floor"], { stdio: "inherit" });
     if (b.status !== 0) throw new Error("could not build dist/floor");
   }
   const r = spawnSync("unshare", ["-n", "--", process.execPath, import.meta.filename, ...process.argv.slice(2)], {

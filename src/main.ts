@@ -5,7 +5,7 @@
 // The hook's first steps are imported statically: most hook calls end there
 // (an event no rule concerns). The CLI, and everything a hook needs only when
 // it acts, are loaded by dynamic import(), which the build turns into a
-// second bundle compiled on first use (scripts/build.mjs, "Deferred code"):
+// second bundle compiled on first use (.ci/build.mjs, "Deferred code"):
 // a hook call never compiles the CLI, nor an ignored event the firewall code.
 import { fstatSync, readSync } from "node:fs";
 import { basename } from "node:path";

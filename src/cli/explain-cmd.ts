@@ -21,7 +21,7 @@ import { loadContext } from "./context.js";
 import { readTextIfAny } from "../effects/read-text.js";
 import { ruleText } from "./json.js";
 import { readHostFacts } from "../lint/facts.js";
-import type { CliIo } from "./run-cli.js";
+import type { CliIo } from "./io.js";
 
 export const EXPLAIN_EXIT = { ok: 0, unknown: 4 } as const;
 

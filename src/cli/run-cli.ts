@@ -17,6 +17,7 @@ import { summaryLine } from "../hook/outcome.js";
 import { formatEvent } from "../libvirt/event.js";
 import { HELP } from "./help.js";
 import type { CliArgs } from "./args.js";
+import type { CliIo } from "./io.js";
 import { runHook } from "../hook/run-hook.js";
 import type { Driver } from "../libvirt/event.js";
 import { loadContext, type Context } from "./context.js";
@@ -29,13 +30,7 @@ import { targetsOf as ruleTargets } from "../status/report.js";
 
 export { ruleText };
 
-export interface CliIo {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  readonly stdin: () => Promise<string>;
-  readonly now: () => number;
-  readonly version: string;
-}
+export type { CliIo } from "./io.js";
 
 export const EXIT = { ok: 0, ruleErrors: 1, usage: 2, applyFailed: 3, unresolved: 4, drift: STATUS_EXIT.drift } as const;
 

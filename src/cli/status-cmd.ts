@@ -12,7 +12,7 @@ import type { DriftItem } from "../status/drift.js";
 import { loadContext, type Context } from "./context.js";
 import { diagnosticJson, driftJson, jsonText, JSON_VERSION, problemJson, ruleText, statusRuleJson } from "./json.js";
 import { humanCount, paint, renderTable, wantColour } from "./table.js";
-import type { CliIo } from "./run-cli.js";
+import type { CliIo } from "./io.js";
 
 export const STATUS_EXIT = { ok: 0, ruleErrors: 1, unreadable: 3, failed: 4, drift: 5 } as const;
 

@@ -9,7 +9,7 @@
 // even compiling rules.d when it has not changed) and imports nothing heavy;
 // the rule compiler (when the cache is stale), the XML parser and the
 // firewall code (handle-event.ts) are loaded by a dynamic import() only once
-// they are needed. The build (scripts/build.mjs) puts every module reached
+// they are needed. The build (.ci/build.mjs) puts every module reached
 // only that way into a second bundle kept as text inside the executable and
 // compiled on first use, so an ignored event neither compiles nor runs any of
 // it, and starts no child process.
@@ -20,7 +20,7 @@ import type { Paths } from "../config/paths.js";
 import { decide, interestOf } from "./policy.js";
 import { eventLabel, summaryLine } from "./outcome.js";
 import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
-import { runEventScripts } from "../scripts/hook.js";
+import { runEventScripts } from "../guest-scripts/hook.js";
 
 export interface HookIo {
   readonly stdin: () => Promise<string>;
@@ -32,7 +32,7 @@ export interface HookIo {
 }
 
 export async function runHook(driver: Driver, args: readonly string[], paths: Paths, io: HookIo): Promise<number> {
-  // Read once: our firewall work, then the per-guest scripts (scripts/hook.ts:
+  // Read once: our firewall work, then the per-guest scripts (guest-scripts/hook.ts:
   // one failed stat when there are none) share it.
   const xml = io.stdin().catch(() => "");
   const code = await runFirewall(driver, args, paths, { ...io, stdin: () => xml });

@@ -3,9 +3,9 @@
 // semantics), and the log line. The runner is exercised with a fake exec.
 import { describe, expect, it } from "vitest";
 import { hookEventFromArgv, type Driver } from "../../src/libvirt/event.js";
-import { objectDir, planScripts, scriptPaths, type ScriptEntry, type ScriptListing, type StatLike } from "../../src/scripts/plan.js";
-import { afterScript, inputFor, scriptLine, startChain, trimOutput, type ScriptResult } from "../../src/scripts/outcome.js";
-import { runScripts, type ExecScript } from "../../src/effects/scripts-run.js";
+import { objectDir, planScripts, scriptPaths, type ScriptEntry, type ScriptListing, type StatLike } from "../../src/guest-scripts/plan.js";
+import { afterScript, inputFor, scriptLine, startChain, trimOutput, type ScriptResult } from "../../src/guest-scripts/outcome.js";
+import { runScripts, type ExecScript } from "../../src/effects/guest-scripts-run.js";
 import type { Level, LogSink } from "../../src/effects/log.js";
 
 const ROOT_ONLY = { owners: [0] };

@@ -2,20 +2,16 @@
 // event's per-guest scripts, if it has any. Loaded with every hook call, so it
 // imports nothing that costs: with no <hooks>/<driver>.d/<object>/ directory
 // (nearly every event) the whole cost is one failed stat. The runner
-// (effects/scripts-run.ts: spawn, timers, the planner) is loaded by a dynamic
+// (effects/guest-scripts-run.ts: spawn, timers, the planner) is loaded by a dynamic
 // import() only when that directory exists.
 import { statSync } from "node:fs";
 import { formatEvent, hookEventFromArgv, type Driver } from "../libvirt/event.js";
 import type { Paths } from "../config/paths.js";
 import { openLogSink } from "../effects/log.js";
 import { objectDir } from "./plan.js";
+import type { ScriptsIo } from "./io.js";
 
-export interface ScriptsIo {
-  /** libvirt reports a failing hook's stderr: the refusal reason goes here. */
-  readonly stderr: (text: string) => void;
-  /** The hook's stdout (libvirt's): only ever a migrate/restore script's replacement XML. */
-  readonly stdout?: (text: string) => void;
-}
+export type { ScriptsIo } from "./io.js";
 
 /**
  * Runs after our firewall work (`code` is its exit code) and returns the
@@ -33,7 +29,7 @@ export async function runEventScripts(driver: Driver, args: readonly string[], p
     // EACCES, ENOTDIR, ELOOP: the runner stats it again and reports why.
   }
   try {
-    const { dispatchScripts } = await import("../effects/scripts-run.js");
+    const { dispatchScripts } = await import("../effects/guest-scripts-run.js");
     return await dispatchScripts(event, paths, io, code, xml);
   } catch (e) {
     // Our own bug: never a reason to refuse the event.

@@ -15,9 +15,9 @@ import { dirname } from "node:path";
 import type { Paths } from "../config/paths.js";
 import { formatEvent, type HookEvent } from "../libvirt/event.js";
 import { trustPolicy, type TrustPolicy } from "../trust/ownership.js";
-import { planScripts, scriptPaths, type Probed, type ScriptEntry, type ScriptListing, type ScriptPlan, type StatLike } from "../scripts/plan.js";
-import { afterScript, inputFor, scriptLine, startChain, succeeded, vetoReason, type ScriptResult } from "../scripts/outcome.js";
-import type { ScriptsIo } from "../scripts/hook.js";
+import { planScripts, scriptPaths, type Probed, type ScriptEntry, type ScriptListing, type ScriptPlan, type StatLike } from "../guest-scripts/plan.js";
+import { afterScript, inputFor, scriptLine, startChain, succeeded, vetoReason, type ScriptResult } from "../guest-scripts/outcome.js";
+import type { ScriptsIo } from "../guest-scripts/io.js";
 import { openLogSink, type LogSink } from "./log.js";
 
 /** Each script's time limit. A fixed default: libvirt itself has none and blocks the guest's operation meanwhile. */
@@ -59,7 +59,7 @@ export interface RunDeps {
   readonly timeoutMs: number;
 }
 
-/** The hook's entry (scripts/hook.ts loads this module only when the object's directory exists). */
+/** The hook's entry (guest-scripts/hook.ts loads this module only when the object's directory exists). */
 export async function dispatchScripts(event: HookEvent, paths: Paths, io: ScriptsIo, code: number, xml: Promise<string>): Promise<number> {
   const log = openLogSink(paths);
   const label = formatEvent(event);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Build virt-hooks as ONE executable (Node single executable application).
 //
-//   node scripts/build.mjs                      -> dist/virt-hooks   (from src/main.ts)
-//   node scripts/build.mjs --floor              -> dist/floor        (process.exit(0): start-up floor)
-//   node scripts/build.mjs --entry FILE [--out PATH]
+//   node .ci/build.mjs                      -> dist/virt-hooks   (from src/main.ts)
+//   node .ci/build.mjs --floor              -> dist/floor        (process.exit(0): start-up floor)
+//   node .ci/build.mjs --entry FILE [--out PATH]
 //                                               -> dist/<FILE's base name> (or PATH); for bench/experiments
 //   --minify / --no-minify                      override the default (see MINIFY below)
 //   --verbose                                   show pkg's own output
@@ -70,7 +70,7 @@ function parseArgs(argv) {
     else if (a === "--no-minify") o.minify = false;
     else if (a === "--verbose" || a === "-v") o.verbose = true;
     else if (a === "--help" || a === "-h") {
-      console.log("usage: node scripts/build.mjs [--floor | --entry FILE [--out PATH]] [--minify|--no-minify] [--verbose]");
+      console.log("usage: node .ci/build.mjs [--floor | --entry FILE [--out PATH]] [--minify|--no-minify] [--verbose]");
       process.exit(0);
     } else fail(`unknown argument: ${a}`);
   }
@@ -181,7 +181,7 @@ async function loadEsbuild() {
   }
 }
 
-async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minify, version, plugins = [], write = true }) {
+async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minify, version, plugins = [], write = true, requireForImport = false }) {
   const esbuild = await loadEsbuild();
   const result = await esbuild.build({
     ...(contents != null
@@ -203,6 +203,11 @@ async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minif
     nodePaths: [NM],
     define: { VIRT_HOOKS_VERSION: JSON.stringify(version) },
     logLevel: "silent",
+    // The deferred bundle runs under vm.Script, which has no module loader: its import()
+    // of Node's own modules becomes require() (passed in by the wrapper). Node's
+    // vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER would serve too, but prints an
+    // ExperimentalWarning on every run that reaches it (Node 22): the journal filled with it.
+    ...(requireForImport ? { supported: { "dynamic-import": false } } : {}),
   }).catch(async (e) => {
     if (!Array.isArray(e?.errors)) throw e;
     const msgs = await esbuild.formatMessages(e.errors, { kind: "error", color: process.stderr.isTTY });
@@ -250,7 +255,7 @@ async function deferredCodeCache(tc, source, keys) {
   const maker = [
     "const vm = require('node:vm'); const fs = require('node:fs');",
     "const [src, out, keys] = [fs.readFileSync(process.argv[1], 'utf8'), process.argv[2], JSON.parse(process.argv[3])];",
-    "const script = new vm.Script(src, { filename: 'virt-hooks.deferred.cjs', importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });",
+    "const script = new vm.Script(src, { filename: 'virt-hooks.deferred.cjs' });",
     "const m = { exports: {} }; script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
     "for (const k of keys) m.exports[k]();",
     "fs.writeFileSync(out, script.createCachedData());",
@@ -295,11 +300,10 @@ function deferPlugin(keys, deferredSource, codeCache) {
           "let modules;",
           "module.exports = function deferredModule(key) {",
           "  if (modules === undefined) {",
-          "    const { Script, constants } = require(\"node:vm\");",
+          "    const { Script } = require(\"node:vm\");",
           `    const cachedData = ${codeCache ? `Buffer.from(${JSON.stringify(codeCache.toString("base64"))}, "base64")` : "undefined"};`,
-          // import() of Node's own modules stays in the bundle (log sink, script runner): it
-          // must resolve as it would in the main script, not throw for want of a loader.
-          `    const script = new Script(${JSON.stringify(deferredSource ?? "")}, { filename: "virt-hooks.deferred.cjs", cachedData, importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });`,
+          // No importModuleDynamically: the deferred bundle has no import() left (requireForImport).
+          `    const script = new Script(${JSON.stringify(deferredSource ?? "")}, { filename: "virt-hooks.deferred.cjs", cachedData });`,
           "    const m = { exports: {} };",
           "    script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
           "    modules = m.exports;",
@@ -328,7 +332,7 @@ async function bundleWithDeferred({ tc, entry, outfile, minify, version }) {
   const table = [...keys].sort().map((k) => `  ${JSON.stringify(k)}: () => require(${JSON.stringify(`./${k}`)}),`);
   const first = await bundle({
     contents: `module.exports = {\n${table.join("\n")}\n};\n`, sourcefile: "deferred.js",
-    outfile: deferredFile, minify, version,
+    outfile: deferredFile, minify, version, requireForImport: true,
   });
   const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
   const source = wrapDeferred(code);

@@ -2,7 +2,7 @@
 //   <hooks>/qemu.d/<domain>/<op>/<subop>/      and
 //   <hooks>/network.d/<network>/<op>/<subop>/
 // run for one event, in what order, and what libvirt lets their outcome mean.
-// Pure: the directory listing and its stats come in (effects/scripts-run.ts
+// Pure: the directory listing and its stats come in (effects/guest-scripts-run.ts
 // reads them), so the whole contract is testable as tables.
 //
 // The layout is the GPU-passthrough "hook helper"'s, which admins already
