@@ -49,7 +49,17 @@ export function correctView(view: HostView, corrections: readonly Correction[]):
       }
       case "port-down": {
         const d = domains.get(c.owner);
-        if (d) domains.set(d.name, { ...d, interfaces: d.interfaces.filter((i) => i.mac !== c.mac) });
+        if (!d) break;
+        const left = d.interfaces.filter((i) => i.mac !== c.mac);
+        // Its last NIC on a libvirt network released while its status file
+        // still says running: libvirt is letting the domain go (an outgoing
+        // migration or a shutdown releases ports before \`stopped\`), or its only
+        // NIC was unplugged. Either way nothing can reach it now: its forwards
+        // wait, as for a stopped guest, instead of failing with not-attached
+        // (which logged a false error on every ordinary migration).
+        const hadNetwork = d.interfaces.some((i) => i.network !== undefined);
+        if (hadNetwork && !left.some((i) => i.network !== undefined)) domains.delete(d.name);
+        else domains.set(d.name, { ...d, interfaces: left });
         break;
       }
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { resolvePlan } from "../../src/plan/resolve.js";
+import { correctView } from "../../src/host/view.js";
 import { compileText } from "../helpers/rules.js";
 import { defaultNet, domain, network, routeNet, view } from "../helpers/host.js";
 
@@ -90,5 +91,21 @@ describe("masquerade and accept", () => {
       ["virbr0", "virbr1", true],
       ["virbr1", "virbr0", false],
     ]);
+  });
+});
+
+describe("a domain letting go of its NICs (port-deleted before stopped)", () => {
+  const twoNics = domain("devstack", [["52:54:00:6c:3c:11", "default"], ["52:54:00:6c:3c:12", "default"]]);
+
+  it("waits, not fails, once its last NIC on a libvirt network is released (outgoing migration, shutdown)", () => {
+    const host = correctView(view([devstack], [defaultNet]), [{ kind: "port-down", owner: "devstack", mac: "52:54:00:6c:3c:11" }]);
+    const p = plan("forward tcp 1122 to devstack:22", host);
+    expect(p.states[0]).toMatchObject({ state: "waiting", detail: 'domain "devstack" is not running' });
+  });
+
+  it("keeps forwarding through the NICs that are still plugged", () => {
+    const host = correctView(view([twoNics], [defaultNet]), [{ kind: "port-down", owner: "devstack", mac: "52:54:00:6c:3c:12" }]);
+    expect(host.domains.get("devstack")?.interfaces.map((i) => i.mac)).toEqual(["52:54:00:6c:3c:11"]);
+    expect(plan("forward tcp 1122 to devstack:22", host).states[0]).toMatchObject({ state: "live" });
   });
 });
