@@ -14,6 +14,8 @@ export interface Paths {
   readonly qemuConfigDir: string;
   /** libvirt's network driver config: firewall_backend. */
   readonly networkConf: string;
+  /** firewalld's main config: StrictForwardPorts (lint only). */
+  readonly firewalldConf: string;
   readonly journalSocket: string;
   readonly syslogSocket: string;
 }
@@ -28,6 +30,7 @@ export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
     dnsmasqDir: at("/var/lib/libvirt/dnsmasq"),
     qemuConfigDir: at("/etc/libvirt/qemu"),
     networkConf: at("/etc/libvirt/network.conf"),
+    firewalldConf: at("/etc/firewalld/firewalld.conf"),
     journalSocket: at("/run/systemd/journal/stdout"),
     syslogSocket: at("/dev/log"),
   };

@@ -20,6 +20,7 @@ function xmlNames(dir: string): string[] | undefined {
 
 export interface FactPaths {
   readonly qemuConfigDir: string;
+  readonly firewalldConf?: string;
   /** /proc, for tests. */
   readonly proc?: string;
 }
@@ -29,12 +30,34 @@ export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet):
   const definedNets = xmlNames(join(paths.qemuConfigDir, "networks"));
   const addresses = hostAddresses();
   const listeners = readListeners(paths.proc ?? "/proc", rules);
+  const strict = paths.firewalldConf !== undefined ? strictForwardPorts(paths.firewalldConf) : undefined;
   return {
+    ...(strict !== undefined ? { firewalldStrictForwardPorts: strict } : {}),
     ...(defined ? { domains: [...new Set([...defined, ...view.domains.keys()])] } : {}),
     ...(definedNets ? { networks: [...new Set([...definedNets, ...view.networks.keys()])] } : {}),
     ...(addresses ? { addresses } : {}),
     ...(listeners ? { listeners } : {}),
   };
+}
+
+/**
+ * firewalld >= 2.3's StrictForwardPorts= (default no). Read from its config
+ * file, not over D-Bus: lint spawns nothing and talks to no daemon. Undefined
+ * when the file is absent (no firewalld, or one that predates the option).
+ */
+export function strictForwardPorts(confPath: string): boolean | undefined {
+  let text: string;
+  try {
+    text = readFileSync(confPath, "utf8");
+  } catch {
+    return undefined;
+  }
+  let value: boolean | undefined;
+  for (const line of text.split("\n")) {
+    const m = /^\s*StrictForwardPorts\s*=\s*(\S*)\s*$/i.exec(line);
+    if (m) value = /^(yes|true|1)$/i.test(m[1] ?? "");
+  }
+  return value ?? false;
 }
 
 function hostAddresses(): string[] | undefined {

@@ -27,6 +27,8 @@ export interface HostFacts {
   /** Every address configured on this host's interfaces (canonical). */
   readonly addresses?: readonly string[];
   readonly listeners?: readonly Listener[];
+  /** firewalld's StrictForwardPorts=yes: it rejects DNAT it did not create itself. */
+  readonly firewalldStrictForwardPorts?: boolean;
 }
 
 export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
@@ -52,6 +54,7 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
       );
     }
     out.push(...shadows(f, facts.listeners));
+    if (facts.firewalldStrictForwardPorts) out.push(strictForward(f));
   }
   for (const m of rules.masquerades) {
     const d = unknownName("network", m.network, facts.networks, m);
@@ -65,6 +68,23 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
     }
   }
   return out;
+}
+
+/**
+ * firewalld >= 2.3 with StrictForwardPorts=yes drops forwarded traffic whose
+ * DNAT firewalld did not make (libvirt-facts.md, firewalld section): our
+ * forwards are installed and look live, yet no connection gets through.
+ */
+function strictForward(f: ForwardRule): Diagnostic {
+  const to = f.target.kind === "address" ? f.target.address : "<the guest's address>";
+  const port = f.hostPorts.first === f.hostPorts.last ? `${f.hostPorts.first}` : `${f.hostPorts.first}-${f.hostPorts.last}`;
+  const toport = f.targetPorts ? formatPorts(f.targetPorts) : port;
+  return warning(
+    "firewalld-strict-forward-ports",
+    f.span,
+    "firewalld runs with StrictForwardPorts=yes (/etc/firewalld/firewalld.conf), which rejects forwarded connections whose DNAT firewalld did not create: this forward is installed but nothing reaches the guest",
+    `set StrictForwardPorts=no there and run: firewall-cmd --reload   (or let firewalld own this port too: firewall-cmd --permanent --zone=ZONE --add-forward-port=port=${port}:proto=${f.protos[0] ?? "tcp"}:toport=${toport.replace(/:/g, "-")}:toaddr=${to})`,
+  );
 }
 
 const list = (xs: readonly string[], max = 5) => (xs.length > max ? `${xs.slice(0, max).join(", ")}, …` : xs.join(", "));

@@ -3,7 +3,10 @@
 // host facts are passed in as values.
 import { describe, expect, it } from "vitest";
 import { lintRules, type HostFacts } from "../../src/lint/lint.js";
-import { parseProcNet, procAddress } from "../../src/lint/facts.js";
+import { parseProcNet, procAddress, strictForwardPorts } from "../../src/lint/facts.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { compileText } from "../helpers/rules.js";
 
 const lint = (text: string, facts: HostFacts) => {
@@ -93,5 +96,25 @@ describe("/proc/net parsing", () => {
   1: 017AA8C0:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 999 2 0000000000000000 0
   2: 0A00000A:D431 08080808:0035 01 00000000:00000000 00:00000000 00000000     0        0 998 2 0000000000000000 0`;
     expect(parseProcNet(udp, "udp", 4)).toEqual([{ proto: "udp", family: 4, address: "192.168.122.1", port: 53, inode: "999" }]);
+  });
+});
+
+describe("firewalld's StrictForwardPorts=yes (firewalld >= 2.3)", () => {
+  it("warns on each forward, with the setting to change and the firewalld command that would own the port", () => {
+    const [d] = lint("forward tcp 8080 to 192.168.122.5:80", { firewalldStrictForwardPorts: true });
+    expect(d).toMatchObject({ code: "firewalld-strict-forward-ports", severity: "warning" });
+    expect(d?.hint).toBe(
+      "set StrictForwardPorts=no there and run: firewall-cmd --reload   (or let firewalld own this port too: firewall-cmd --permanent --zone=ZONE --add-forward-port=port=8080:proto=tcp:toport=80:toaddr=192.168.122.5)",
+    );
+    expect(lint("forward tcp 8080 to 192.168.122.5:80", { firewalldStrictForwardPorts: false })).toEqual([]);
+  });
+  it("reads the option from firewalld.conf: the last setting wins, absent means no, no file means unknown", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vh-fwd-"));
+    const conf = join(dir, "firewalld.conf");
+    expect(strictForwardPorts(conf)).toBeUndefined();
+    writeFileSync(conf, "FirewallBackend=nftables\n");
+    expect(strictForwardPorts(conf)).toBe(false);
+    writeFileSync(conf, "# StrictForwardPorts=yes\nStrictForwardPorts=no\nStrictForwardPorts = yes\n");
+    expect(strictForwardPorts(conf)).toBe(true);
   });
 });
