@@ -62,7 +62,15 @@ destdir=${destdir%/}                    # DESTDIR=/ is the live system
 bin="$prefix/sbin/virt-hooks"           # where it runs from
 bin_staged="$destdir$bin"               # where we write it
 hooks="$destdir$hooks_dir"
-drivers=(qemu network)
+# hooks/ is the tree laid into libvirt's hooks directory: each symlink there is
+# a driver's entry point (pointed at $bin here), each DRIVER.d/README.virt-hooks
+# an inert note on the per-guest script layout (not executable: libvirt skips it).
+drivers=()
+for entry in "$here"/hooks/*; do
+  [ -L "$entry" ] && drivers+=("$(basename "$entry")")
+done
+[ ${#drivers[@]} -gt 0 ] || { echo "install.sh: no hook entry points under hooks/ (is this a complete checkout?)" >&2; exit 1; }
+note=README.virt-hooks
 previous_name=00-previous-hook          # an admin's own hook, kept working under DRIVER.d/
 units_staged="$destdir${unit_dir:-$prefix/lib/systemd/system}"
 units=(virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service)
@@ -195,8 +203,12 @@ do_install() {
       fi
     fi
     ln -sfn "$bin" "$hook"
+    if [ -f "$here/hooks/$d.d/$note" ]; then
+      install -d -m 0755 "$hooks/$d.d"
+      install -m 0644 "$here/hooks/$d.d/$note" "$hooks/$d.d/$note"
+    fi
   done
-  say "hooks: $hooks_dir/qemu and $hooks_dir/network -> $bin"
+  say "hooks: $(printf '%s ' "${drivers[@]/#/$hooks_dir/}")-> $bin"
 
   install -d -m 0755 "$hooks/rules.d"
   local ex
@@ -220,12 +232,13 @@ do_uninstall() {
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
     if is_ours "$hook"; then rm -f "$hook"; fi
+    rm -f "$hooks/$d.d/$note"
     # -L too: an admin's hook may be a symlink, even a dangling one.
     if { [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; } && [ ! -e "$hook" ] && [ ! -L "$hook" ]; then
       mv "$hooks/$d.d/$previous_name" "$hook"
-      rmdir "$hooks/$d.d" 2>/dev/null || true
       say "restored your previous $hook"
     fi
+    rmdir "$hooks/$d.d" 2>/dev/null || true   # only when empty: per-guest scripts stay
   done
   # Hooks gone, so no event re-applies behind flush's back.
   if [ "$reload" = 1 ] && [ -x "$bin_staged" ]; then

@@ -125,7 +125,9 @@ describe("install.sh with DESTDIR", () => {
   it("installs exactly the expected files, with their modes", () => {
     const expected = [
       "etc/libvirt/hooks/network",
+      "etc/libvirt/hooks/network.d/README.virt-hooks",
       "etc/libvirt/hooks/qemu",
+      "etc/libvirt/hooks/qemu.d/README.virt-hooks",
       ...EXAMPLES.map((e) => `etc/libvirt/hooks/rules.d/${e}.example`),
       ...UNITS.map((u) => `usr/local/lib/systemd/system/${u}`),
       `usr/local/lib/systemd/system/${DROPIN}`,
@@ -138,6 +140,8 @@ describe("install.sh with DESTDIR", () => {
     expect(first["usr/local/sbin/virt-hooks"]).toEqual({ type: "file", mode: "0755", content: binSha() });
     for (const d of ["qemu", "network"]) {
       expect(first[`etc/libvirt/hooks/${d}`]).toEqual({ type: "link", mode: "", content: "/usr/local/sbin/virt-hooks" });
+      // The inert note from the repo's hooks/ tree: laid in as it is, never executable.
+      expect(first[`etc/libvirt/hooks/${d}.d/README.virt-hooks`]).toEqual({ type: "file", mode: "0644", content: sha(readFileSync(join(REPO, "hooks", `${d}.d`, "README.virt-hooks"))) });
     }
     for (const e of EXAMPLES) {
       expect(first[`etc/libvirt/hooks/rules.d/${e}.example`]).toEqual({ type: "file", mode: "0644", content: sha(readFileSync(join(REPO, "rules.d", e))) });
