@@ -73,7 +73,7 @@ done
 note=README.virt-hooks
 previous_name=00-previous-hook          # an admin's own hook, kept working under DRIVER.d/
 units_staged="$destdir${unit_dir:-$prefix/lib/systemd/system}"
-units=(virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service)
+units=(virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service virt-hooks-watch.service)
 dropin=virt-hooks-.service.d/sandbox.conf  # shared by every virt-hooks-*.service
 man_staged="$destdir$prefix/share/man"
 manpages=(man8/virt-hooks.8 man5/virt-hooks.rules.5)
@@ -116,7 +116,9 @@ install_units() {
     systemctl enable --quiet "${units[@]}"
     if [ "$reload" = 1 ]; then
       systemctl start virt-hooks-apply.timer virt-hooks-reapply.service
-      say "enabled and started virt-hooks-apply.timer and virt-hooks-reapply.service"
+      # restart: a reinstall must run the new binary.
+      systemctl restart virt-hooks-watch.service
+      say "enabled and started virt-hooks-apply.timer, virt-hooks-reapply.service and virt-hooks-watch.service"
     else
       say "enabled the units (not started: --no-reload)"
     fi

@@ -50,7 +50,7 @@ _virt_hooks() {
 
     # VIRT_HOOKS_QEMU_DIR: for tests only.
     local qemu_dir=${VIRT_HOOKS_QEMU_DIR:-/etc/libvirt/qemu}
-    local commands="check plan apply status explain host flush version help"
+    local commands="check plan apply status explain host flush watch version help"
 
     case $prev in
         --rules-dir)

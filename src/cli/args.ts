@@ -1,7 +1,7 @@
 // Command-line parsing for the admin face. Small and strict: unknown options
 // are usage errors (exit 2), never silently ignored.
 
-export type Command = "check" | "plan" | "apply" | "status" | "explain" | "flush" | "hook" | "host" | "help" | "version";
+export type Command = "check" | "plan" | "apply" | "status" | "explain" | "flush" | "hook" | "host" | "watch" | "help" | "version";
 
 export interface CliArgs {
   readonly command: Command;
@@ -20,7 +20,7 @@ export interface CliArgs {
 
 export class UsageError extends Error {}
 
-const COMMANDS: readonly Command[] = ["check", "plan", "apply", "status", "explain", "flush", "hook", "host", "help", "version"];
+const COMMANDS: readonly Command[] = ["check", "plan", "apply", "status", "explain", "flush", "hook", "host", "watch", "help", "version"];
 const JSON_COMMANDS: readonly Command[] = ["check", "plan", "status"];
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {

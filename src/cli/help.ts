@@ -40,6 +40,8 @@ Commands:
   host del NETWORK MAC|IP|NAME     live and persistent, without restarting the network
   apply           reconcile the firewall with the rules now
   flush           remove every firewall rule and chain of ours
+  watch           stay running; repair within a second whatever rebuilds the
+                  firewall (firewalld reloads on D-Bus, nft monitor)
   version         print the version
 
 Installed as /etc/libvirt/hooks/qemu and /etc/libvirt/hooks/network, the same
@@ -145,6 +147,25 @@ apply anything while the rule files have errors.
 ${COMMON}
 
 ${EXIT_CODES}`,
+  watch: `Usage: virt-hooks watch
+
+Stay in the foreground and keep the firewall as the rules declare when
+something other than libvirt rebuilds it: firewalld's Reloaded signal and
+its restarts (D-Bus, through dbus-monitor), and every change to the ruleset
+(nft monitor: a flush, a deleted table, chain or jump, rules inserted above
+ours). Each burst of events is one reconcile, through the same path and lock
+as apply, about 0.1-0.4 s after it; after a firewalld reload it looks again
+1 s and 3 s later, when libvirt has re-added its own rules. A reconcile that
+repairs logs one line; one that finds everything in place logs nothing.
+Without D-Bus or firewalld it watches netfilter alone (and says so once);
+without nft, D-Bus alone; virt-hooks-apply.timer stays the safety net.
+Run by virt-hooks-watch.service. Idle, it only waits on two pipes.
+Records its state in /run/virt-hooks/watch.json (virt-hooks status shows it).
+
+Options:
+  -h, --help        this help
+
+Exit status: 0 after SIGTERM or SIGINT.`,
   flush: `Usage: virt-hooks flush
 
 Remove our jumps and chains (VIRT_HOOKS_*) from iptables, and our nftables

@@ -1,7 +1,9 @@
 // The admin face: check, plan, apply, status, explain, flush. Human output on
 // stdout, problems on stderr (or everything in one JSON document with --json),
 // exit codes as documented in cli/help.ts.
-import { acquireLock, LockTimeout } from "../effects/lock.js";
+import { LockTimeout } from "../effects/lock.js";
+import { reconcileRules } from "./reconcile-rules.js";
+import { runWatch } from "../watch/run-watch.js";
 import { openLogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
@@ -9,7 +11,7 @@ import { formatDiagnostic } from "../rules/diagnostic.js";
 import { formatLine } from "../rules/source.js";
 import { resolvePlan } from "../plan/resolve.js";
 import type { Plan, RuleState } from "../plan/intents.js";
-import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
+import type { ReconcileResult } from "../apply/reconcile.js";
 import { removeIptables } from "../apply/iptables-backend.js";
 import { removeNft } from "../apply/nft-backend.js";
 import { renderIptables } from "../render/iptables.js";
@@ -58,6 +60,8 @@ export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promis
     }
     case "flush":
       return flush(io);
+    case "watch":
+      return runWatch(paths);
     case "status":
       return runStatus(paths, io, { json: args.json });
     case "explain":
@@ -127,18 +131,12 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     return EXIT.ok;
   }
 
-  let lock;
+  let result: ReconcileResult;
   try {
-    lock = dryRun ? undefined : await acquireLock(paths.stateDir);
+    result = await reconcileRules(ctx, paths, { dryRun, ...(event?.view ? { view: event.view } : {}) });
   } catch (e) {
     if (e instanceof LockTimeout) { io.err(`virt-hooks: ${e.message}\n`); return EXIT.applyFailed; }
     throw e;
-  }
-  let result: ReconcileResult;
-  try {
-    result = await reconcile({ rules: ctx.compiled.rules, view: event?.view ?? ctx.view, stateDir: paths.stateDir, run: runTool, dryRun, everyFamily: true, networkConf: paths.networkConf });
-  } finally {
-    await lock?.release();
   }
   let code: number = result.plan.states.some((s) => s.state === "failed") ? EXIT.unresolved : EXIT.ok;
   if (result.families.some((f) => f.error)) code = dryRun && result.families.every((f) => f.error?.includes("-save") || f.error?.includes("nft list")) ? code : EXIT.applyFailed;

@@ -26,7 +26,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BINARY, REPO, requireBinary, SYSTEM_PATH } from "../helpers/binary.js";
 
-const UNITS = ["virt-hooks-apply.service", "virt-hooks-apply.timer", "virt-hooks-reapply.service"];
+const UNITS = ["virt-hooks-apply.service", "virt-hooks-apply.timer", "virt-hooks-reapply.service", "virt-hooks-watch.service"];
 const DROPIN = "virt-hooks-.service.d/sandbox.conf";
 const EXAMPLES = readdirSync(join(REPO, "rules.d")).filter((f) => f.endsWith(".rules"));
 const MANPAGES = ["man8/virt-hooks.8", "man5/virt-hooks.rules.5"];
@@ -336,7 +336,7 @@ describe("what install.sh ships works", () => {
       expect(r.stderr).toBe("");
       return r.stdout.split("\n").filter(Boolean);
     };
-    expect(complete("virt-hooks", "")).toEqual(["check", "plan", "apply", "status", "explain", "host", "flush", "version", "help"]);
+    expect(complete("virt-hooks", "")).toEqual(["check", "plan", "apply", "status", "explain", "host", "flush", "watch", "version", "help"]);
     expect(complete("virt-hooks", "st")).toEqual(["status"]);
     expect(complete("virt-hooks", "plan", "--")).toEqual(["--rules-dir", "--event", "--json", "--verbose", "--help"]);
     expect(complete("virt-hooks", "explain", "")).toEqual(["my\\ vm", "web\\&co"]);

@@ -1,0 +1,153 @@
+// `virt-hooks watch`: the long-running face. It hears what rebuilds the
+// firewall without any libvirt hook firing — firewalld's reloads and restarts
+// on D-Bus (the signals libvirt itself follows), and any change to the
+// ruleset through `nft monitor` (a flush, a deleted table or jump, rules
+// inserted above ours) — and reconciles through the same path and lock as
+// `virt-hooks apply` (cli/reconcile-rules.ts). Idle, it only waits on two
+// pipes: no polling. Events are debounced (trigger.ts); a reconcile that
+// changes nothing is silent, one that repairs logs one line.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Paths } from "../config/paths.js";
+import { openLogSink, type Level } from "../effects/log.js";
+import { startLineSource, type LineSource } from "../effects/line-source.js";
+import { summaryLine } from "../hook/outcome.js";
+import { loadContext } from "../cli/context.js";
+import { reconcileRules } from "../cli/reconcile-rules.js";
+import { createBackoff } from "./backoff.js";
+import { firewalldChange, netfilterChange } from "./events.js";
+import { createTrigger } from "./trigger.js";
+import type { WatchState } from "./state.js";
+import { WATCH_STATE_FILE } from "./state.js";
+
+/** libvirt re-adds its own rules on its own time after firewalld's signal: look again then. */
+const FIREWALLD_FOLLOW_UPS_MS = [1000, 3000];
+/** nft monitor echoes our own transaction: ignore what arrives this soon after one. */
+const OWN_ECHO_MS = 250;
+
+const DBUS_MATCHES = [
+  "type='signal',interface='org.fedoraproject.FirewallD1',member='Reloaded'",
+  "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.fedoraproject.FirewallD1'",
+];
+
+export async function runWatch(paths: Paths): Promise<number> {
+  const sink = openLogSink(paths);
+  const log = (level: Level, line: string) => void sink.write(level, [line]);
+  const state: WatchState = { pid: process.pid, startedAt: new Date().toISOString(), sources: { netfilter: "starting", firewalld: "starting" } };
+  const save = () => {
+    try {
+      mkdirSync(paths.stateDir, { recursive: true, mode: 0o755 });
+      const file = join(paths.stateDir, WATCH_STATE_FILE);
+      writeFileSync(`${file}.tmp`, JSON.stringify(state) + "\n");
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // status then says it cannot tell; the watcher itself works on.
+    }
+  };
+
+  let ownUntil = 0;
+  let busy = false;
+  let lastProblem: string | undefined;
+  const retry = createBackoff(1000, 60_000);
+  const problem = (line: string) => {
+    if (line !== lastProblem) log("error", line);
+    lastProblem = line;
+  };
+
+  const trigger = createTrigger({
+    quietMs: 100,
+    maxWaitMs: 400,
+    timers: { set: (fn, ms) => setTimeout(fn, ms), clear: (h) => clearTimeout(h as NodeJS.Timeout) },
+    now: () => Date.now(),
+    fire: async (why) => {
+      const t0 = Date.now();
+      busy = true;
+      try {
+        const ctx = loadContext(paths, { lint: false });
+        if (ctx.ruleErrors) {
+          problem("watch: the rule files have errors; nothing applied until they are fixed (virt-hooks check)");
+          return;
+        }
+        const result = await reconcileRules(ctx, paths, { dryRun: false });
+        const failed = result.families.some((f) => f.error);
+        const changed = result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
+        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${why.join(", ")}`, result, Date.now() - t0);
+        if (failed) {
+          problem(line.replace(/; \d+ ms$/, ""));
+          trigger.poke("retry after a failed reconcile", retry.next());
+        } else {
+          retry.reset();
+          lastProblem = undefined;
+        }
+        if (changed) {
+          log(failed ? "error" : "info", line);
+          state.lastRepair = { at: new Date().toISOString(), why: why.join(", "), ms: Date.now() - t0 };
+          save();
+        }
+      } catch (e) {
+        problem(`watch: reconcile failed: ${(e as Error).message}`);
+        trigger.poke("retry after a failed reconcile", retry.next());
+      } finally {
+        busy = false;
+        ownUntil = Date.now() + OWN_ECHO_MS;
+      }
+    },
+  });
+
+  const sourceState = (name: "netfilter" | "firewalld", other: "netfilter" | "firewalld", label: string) => ({
+    onUp: () => {
+      state.sources[name] = "watching";
+      save();
+      // It may have missed changes while it was down.
+      trigger.poke(`${label} (re)connected`);
+    },
+    onDown: (why: string) => {
+      state.sources[name] = `not watching: ${why}`;
+      save();
+      log("warning", `watch: not watching ${label} (${why}); ${state.sources[other].startsWith("not watching") ? "retrying" : `watching ${other} only`}, and virt-hooks-apply.timer still re-checks every minute`);
+    },
+  });
+
+  const sources: LineSource[] = [
+    startLineSource({
+      tool: "nft",
+      args: ["monitor"],
+      onLine: (l) => {
+        if (busy || Date.now() < ownUntil) return;
+        const c = netfilterChange(l);
+        if (c) trigger.poke(c);
+      },
+      ...sourceState("netfilter", "firewalld", "netfilter (nft monitor)"),
+    }),
+    startLineSource({
+      tool: "dbus-monitor",
+      args: ["--system", "--profile", ...DBUS_MATCHES],
+      onLine: (l) => {
+        const c = firewalldChange(l);
+        if (!c) return;
+        trigger.poke(c);
+        for (const ms of FIREWALLD_FOLLOW_UPS_MS) trigger.poke(c, ms);
+      },
+      ...sourceState("firewalld", "netfilter", "firewalld (D-Bus)"),
+    }),
+  ];
+  save();
+  log("info", `watch: started (pid ${process.pid})`);
+
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      for (const s of sources) s.stop();
+      trigger.stop();
+      log("info", `watch: stopped (${sig})`);
+      // Let the log line and the children's SIGTERM go out.
+      setTimeout(() => resolve(0), 100);
+    };
+    // on, not once: execa's cleanup (signal-exit) re-raises a signal that has
+    // no other listener left, which would kill us before the children stop.
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+}

@@ -1,0 +1,84 @@
+// When the watcher reconciles: pure scheduling, timers passed in. A burst of
+// events (a `nft flush ruleset` prints one line per object it deletes) is one
+// reconcile, `quietMs` after the last event or `maxWaitMs` after the first;
+// never two reconciles at once (an event during one schedules one more after
+// it); follow-ups (libvirt re-adds its own rules on its own time after a
+// firewalld reload) are extra wake-ups asked for by the caller.
+export interface Timers {
+  readonly set: (fn: () => void, ms: number) => unknown;
+  readonly clear: (handle: unknown) => void;
+}
+
+export interface Trigger {
+  /** Something changed; `why` names it in the log line of the repair. */
+  poke(why: string, inMs?: number): void;
+  /** Stops every pending wake-up (shutdown). */
+  stop(): void;
+}
+
+export interface TriggerOptions {
+  readonly quietMs: number;
+  readonly maxWaitMs: number;
+  readonly timers: Timers;
+  readonly now: () => number;
+  /** Runs the reconcile with the reasons gathered since the last one. */
+  readonly fire: (why: readonly string[]) => Promise<void>;
+}
+
+export function createTrigger(o: TriggerOptions): Trigger {
+  let reasons: string[] = [];
+  let firstAt: number | undefined;
+  let timer: unknown;
+  let dueAt = Infinity;
+  let running = false;
+  let again = false;
+  let stopped = false;
+  const later = new Set<unknown>();
+
+  const arm = (at: number) => {
+    if (timer !== undefined && at >= dueAt) return;
+    if (timer !== undefined) o.timers.clear(timer);
+    dueAt = at;
+    timer = o.timers.set(run, Math.max(0, at - o.now()));
+  };
+  const run = () => {
+    timer = undefined;
+    dueAt = Infinity;
+    if (stopped) return;
+    if (running) { again = true; return; }
+    const why = reasons;
+    reasons = [];
+    firstAt = undefined;
+    running = true;
+    void o.fire(why).finally(() => {
+      running = false;
+      if (again && !stopped) { again = false; arm(o.now() + o.quietMs); }
+    });
+  };
+  const note = (why: string) => {
+    if (!reasons.includes(why)) reasons.push(why);
+    const t = o.now();
+    firstAt ??= t;
+    if (running) { again = true; return; }
+    // Quiet period, but never later than maxWaitMs after the first event.
+    const at = Math.min(t + o.quietMs, firstAt + o.maxWaitMs);
+    if (timer !== undefined) o.timers.clear(timer);
+    timer = undefined;
+    dueAt = Infinity;
+    arm(at);
+  };
+  return {
+    poke(why, inMs) {
+      if (stopped) return;
+      if (inMs === undefined || inMs <= 0) return note(why);
+      const h = o.timers.set(() => { later.delete(h); if (!stopped) note(why); }, inMs);
+      later.add(h);
+    },
+    stop() {
+      stopped = true;
+      if (timer !== undefined) o.timers.clear(timer);
+      for (const h of later) o.timers.clear(h);
+      later.clear();
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// The watcher's pure parts: what an event line means, when a burst becomes one
+// reconcile, and back-off that never makes a tight loop.
+import { describe, expect, it } from "vitest";
+import { createBackoff } from "../../src/watch/backoff.js";
+import { firewalldChange, netfilterChange } from "../../src/watch/events.js";
+import { createTrigger } from "../../src/watch/trigger.js";
+
+describe("event lines", () => {
+  it.each([
+    ["delete table ip virt_hooks", "delete table in ip virt_hooks"],
+    ["flush ruleset", "flush ruleset"],
+    ["delete rule ip filter FORWARD handle 12", "delete rule in ip filter"],
+    ["add rule ip filter FORWARD counter jump LIBVIRT_FWX", "add rule in ip filter"],
+    ["add table ip libvirt_network", undefined],
+    ["add element ip virt_hooks dnat_addr { 1.2.3.4 }", undefined],
+    ["# new generation 12 by process 99 (nft)", undefined],
+    ["", undefined],
+  ])("nft monitor: %j -> %j", (line, want) => expect(netfilterChange(line)).toBe(want));
+
+  it("dbus-monitor --profile: Reloaded and NameOwnerChanged, nothing else", () => {
+    expect(firewalldChange("sig\t1.0\t5\t:1.3\t<none>\t/org/fedoraproject/FirewallD1\torg.fedoraproject.FirewallD1\tReloaded")).toBe("firewalld reloaded");
+    expect(firewalldChange("sig\t1.0\t6\torg.freedesktop.DBus\t<none>\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameOwnerChanged")).toBe("firewalld (re)started or stopped");
+    expect(firewalldChange("mc\t1.0\t2\t:1.3\torg.freedesktop.DBus\t/org/freedesktop/DBus\torg.freedesktop.DBus\tAddMatch")).toBeUndefined();
+  });
+});
+
+/** A fake clock and timer queue: the trigger is pure scheduling. */
+function clock() {
+  let t = 0;
+  const timers: { at: number; fn: () => void; id: number }[] = [];
+  let next = 1;
+  return {
+    now: () => t,
+    timers: {
+      set: (fn: () => void, ms: number) => { const id = next++; timers.push({ at: t + ms, fn, id }); return id; },
+      clear: (h: unknown) => { const i = timers.findIndex((x) => x.id === h); if (i >= 0) timers.splice(i, 1); },
+    },
+    async advance(ms: number) {
+      const end = t + ms;
+      for (;;) {
+        timers.sort((a, b) => a.at - b.at);
+        const first = timers[0];
+        if (!first || first.at > end) break;
+        timers.shift();
+        t = first.at;
+        first.fn();
+        await Promise.resolve();
+        await Promise.resolve();
+      }
+      t = end;
+    },
+  };
+}
+
+describe("trigger", () => {
+  it("a burst is one reconcile with every reason, after the quiet period", async () => {
+    const c = clock();
+    const runs: string[][] = [];
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, fire: async (w) => { runs.push([...w]); } });
+    for (let i = 0; i < 50; i++) { tr.poke(i % 2 ? "delete rule in ip filter" : "flush ruleset"); await c.advance(5); }
+    expect(runs).toEqual([]);
+    await c.advance(150);
+    expect(runs).toEqual([["flush ruleset", "delete rule in ip filter"]]);
+  });
+
+  it("a burst that never goes quiet still reconciles after maxWaitMs", async () => {
+    const c = clock();
+    let n = 0;
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, fire: async () => { n++; } });
+    for (let i = 0; i < 100; i++) { tr.poke("x"); await c.advance(50); }
+    expect(n).toBeGreaterThanOrEqual(10);
+    expect(n).toBeLessThanOrEqual(13);
+  });
+
+  it("an event during a reconcile gives exactly one more after it, never two at once", async () => {
+    const c = clock();
+    let running = 0, max = 0, n = 0;
+    let release: () => void = () => {};
+    const tr = createTrigger({
+      quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now,
+      fire: () => { n++; running++; max = Math.max(max, running); return new Promise<void>((r) => { release = () => { running--; r(); }; }); },
+    });
+    tr.poke("a");
+    await c.advance(100);
+    tr.poke("b"); tr.poke("c");
+    await c.advance(500);
+    expect(n).toBe(1);
+    release();
+    await new Promise((r) => setImmediate(r));
+    await c.advance(200);
+    expect(n).toBe(2);
+    release();
+    await new Promise((r) => setImmediate(r));
+    await c.advance(1000);
+    expect(n).toBe(2);
+    expect(max).toBe(1);
+  });
+
+  it("follow-ups fire later; stop cancels everything", async () => {
+    const c = clock();
+    const runs: number[] = [];
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, fire: async () => { runs.push(c.now()); } });
+    tr.poke("firewalld reloaded"); tr.poke("firewalld reloaded", 1000); tr.poke("firewalld reloaded", 3000);
+    await c.advance(1200);
+    expect(runs).toEqual([100, 1100]);
+    tr.stop();
+    await c.advance(5000);
+    expect(runs).toEqual([100, 1100]);
+  });
+});
+
+describe("back-off", () => {
+  it("doubles from 1 s to a minute and starts again after a success", () => {
+    const b = createBackoff(1000, 60_000);
+    expect(Array.from({ length: 8 }, () => b.next())).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+    b.reset();
+    expect(b.next()).toBe(1000);
+  });
+});
