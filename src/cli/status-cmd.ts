@@ -13,6 +13,7 @@ import { loadContext, type Context } from "./context.js";
 import { diagnosticJson, driftJson, jsonText, JSON_VERSION, problemJson, ruleText, statusRuleJson } from "./json.js";
 import { humanCount, paint, renderTable, wantColour } from "./table.js";
 import type { CliIo } from "./io.js";
+import { readWatcherStatus, watcherLine } from "../watch/watcher-status.js";
 
 export const STATUS_EXIT = { ok: 0, ruleErrors: 1, unreadable: 3, failed: 4, drift: 5 } as const;
 
@@ -44,6 +45,7 @@ export async function runStatus(paths: Paths, io: CliIo, o: StatusOptions): Prom
     drift: fw.drift,
   });
   const code = statusExit(ctx, report, fw.errors.length > 0);
+  const watcher = readWatcherStatus(paths.stateDir);
   const diagnostics = [...ctx.diagnostics, ...report.diagnostics];
   const count = (s: RuleStatus["state"]) => report.rules.filter((r) => r.state === s).length;
   const summary = { live: count("live"), drifted: count("drifted"), waiting: count("waiting"), failed: count("failed") };
@@ -61,6 +63,7 @@ export async function runStatus(paths: Paths, io: CliIo, o: StatusOptions): Prom
         drift: report.drift.map(driftJson),
         diagnostics: [...ctx.problems.map(problemJson), ...diagnostics.map(diagnosticJson)],
         errors: fw.errors.map((e) => `ipv${e.family}: ${e.message}`),
+        watcher: { running: watcher.running, pid: watcher.running ? (watcher.state?.pid ?? null) : null, sources: watcher.running ? (watcher.state?.sources ?? null) : null, lastRepair: watcher.running ? (watcher.state?.lastRepair ?? null) : null },
       }),
     );
     return code;
@@ -78,6 +81,7 @@ export async function runStatus(paths: Paths, io: CliIo, o: StatusOptions): Prom
   else if (fw.errors.length) parts.push("firewall not readable");
   else parts.push("kernel as declared");
   io.out(`${report.rules.length || report.drift.length ? "\n" : ""}${parts.join("; ")}\n`);
+  io.out(watcherLine(watcher) + "\n");
   return code;
 }
 

@@ -22,8 +22,10 @@ import { WATCH_STATE_FILE } from "./state.js";
 
 /** libvirt re-adds its own rules on its own time after firewalld's signal: look again then. */
 const FIREWALLD_FOLLOW_UPS_MS = [1000, 3000];
-/** nft monitor echoes our own transaction: ignore what arrives this soon after one. */
-const OWN_ECHO_MS = 250;
+// nft monitor also echoes our own transactions. They are not filtered out:
+// an event dropped because it looked like our echo could be a real flush that
+// raced it, left unrepaired until the timer. The echo costs one reconcile that
+// finds everything in place, makes no transaction and so no further events.
 
 const DBUS_MATCHES = [
   "type='signal',interface='org.fedoraproject.FirewallD1',member='Reloaded'",
@@ -45,8 +47,6 @@ export async function runWatch(paths: Paths): Promise<number> {
     }
   };
 
-  let ownUntil = 0;
-  let busy = false;
   let lastProblem: string | undefined;
   const retry = createBackoff(1000, 60_000);
   const problem = (line: string) => {
@@ -61,7 +61,6 @@ export async function runWatch(paths: Paths): Promise<number> {
     now: () => Date.now(),
     fire: async (why) => {
       const t0 = Date.now();
-      busy = true;
       try {
         const ctx = loadContext(paths, { lint: false });
         if (ctx.ruleErrors) {
@@ -87,9 +86,6 @@ export async function runWatch(paths: Paths): Promise<number> {
       } catch (e) {
         problem(`watch: reconcile failed: ${(e as Error).message}`);
         trigger.poke("retry after a failed reconcile", retry.next());
-      } finally {
-        busy = false;
-        ownUntil = Date.now() + OWN_ECHO_MS;
       }
     },
   });
@@ -113,7 +109,6 @@ export async function runWatch(paths: Paths): Promise<number> {
       tool: "nft",
       args: ["monitor"],
       onLine: (l) => {
-        if (busy || Date.now() < ownUntil) return;
         const c = netfilterChange(l);
         if (c) trigger.poke(c);
       },

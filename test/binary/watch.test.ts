@@ -97,6 +97,8 @@ describe.skipIf(!isRoot)("binary: virt-hooks watch repairs what rebuilds the fir
     const state = JSON.parse(readFileSync(join(t.root, "run/virt-hooks/watch.json"), "utf8"));
     expect(state).toMatchObject({ sources: { netfilter: "watching" } });
     expect(state.lastRepair?.why).toBeTruthy();
+    const st = await ns.exec(t.cliArgv("status", "--json"), { env: t.env() });
+    expect(JSON.parse(st.stdout).watcher).toMatchObject({ running: true, pid: state.pid, sources: { netfilter: "watching" } });
     // The watcher itself, not the nsenter in front of it.
     process.kill(state.pid, "SIGTERM");
     const ms = await until(async () => watcher.exitCode !== null || watcher.signalCode !== null, 3000);

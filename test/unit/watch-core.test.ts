@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createBackoff } from "../../src/watch/backoff.js";
 import { firewalldChange, netfilterChange } from "../../src/watch/events.js";
 import { createTrigger } from "../../src/watch/trigger.js";
+import { watcherLine } from "../../src/watch/watcher-status.js";
 
 describe("event lines", () => {
   it.each([
@@ -115,5 +116,15 @@ describe("back-off", () => {
     expect(Array.from({ length: 8 }, () => b.next())).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
     b.reset();
     expect(b.next()).toBe(1000);
+  });
+});
+
+describe("the watcher's line in status", () => {
+  it("not running: says how to start it and what covers meanwhile", () => {
+    expect(watcherLine({ running: false })).toBe("watcher: not running (systemctl enable --now virt-hooks-watch); until it runs, virt-hooks-apply.timer repairs within a minute");
+  });
+  it("running: its sources and last repair", () => {
+    const state = { pid: 812, startedAt: "x", sources: { netfilter: "watching", firewalld: "not watching: dbus-monitor is not installed" }, lastRepair: { at: "2026-12-02T21:30:05.120Z", why: "flush ruleset", ms: 144 } };
+    expect(watcherLine({ running: true, state })).toBe("watcher: running (pid 812): netfilter watching, firewalld not watching: dbus-monitor is not installed; last repair 2026-12-02T21:30:05.120Z after flush ruleset (144 ms)");
   });
 });

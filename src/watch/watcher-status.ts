@@ -1,0 +1,38 @@
+// What `virt-hooks status` says of the watcher: read from its state file,
+// with the recorded PID checked for life (a crashed watcher leaves the file).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { WATCH_STATE_FILE, type WatchState } from "./state.js";
+
+export interface WatcherStatus {
+  readonly running: boolean;
+  readonly state?: WatchState;
+}
+
+export function readWatcherStatus(stateDir: string, alive: (pid: number) => boolean = pidAlive): WatcherStatus {
+  let state: WatchState;
+  try {
+    state = JSON.parse(readFileSync(join(stateDir, WATCH_STATE_FILE), "utf8")) as WatchState;
+  } catch {
+    return { running: false };
+  }
+  return { running: typeof state.pid === "number" && alive(state.pid), state };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** One line for the status screen. Pure. */
+export function watcherLine(w: WatcherStatus): string {
+  if (!w.running) return "watcher: not running (systemctl enable --now virt-hooks-watch); until it runs, virt-hooks-apply.timer repairs within a minute";
+  const s = w.state as WatchState;
+  const sources = `netfilter ${s.sources.netfilter}, firewalld ${s.sources.firewalld}`;
+  const last = s.lastRepair ? `; last repair ${s.lastRepair.at} after ${s.lastRepair.why} (${s.lastRepair.ms} ms)` : "; no repair needed since it started";
+  return `watcher: running (pid ${s.pid}): ${sources}${last}`;
+}
