@@ -9,6 +9,8 @@ export default defineConfig({
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       { test: { name: "kernel", include: ["test/kernel/**/*.test.ts"], testTimeout: 60_000, fileParallelism: false } },
       { test: { name: "binary", include: ["test/binary/**/*.test.ts"], testTimeout: 60_000 } },
+      // host: booted Debian hosts in systemd-nspawn (test/host/make-root.sh caches the roots).
+      { test: { name: "host", include: ["test/host/**/*.test.ts"], testTimeout: 600_000, hookTimeout: 900_000, fileParallelism: false } },
       {
         test: {
           name: "e2e",
