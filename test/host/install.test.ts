@@ -106,13 +106,16 @@ for i in $(seq 40); do bridge link show dev vg | grep -q forwarding && break; sl
     let repairedAt = 0;
     // Stop early is not possible with one node process; just wait for it and read.
     const res = await probes;
-    const samples = res.stdout.trim().split("\n").map((l) => l.split(" ").map(Number));
-    const after = samples.filter(([t]) => t >= r0);
-    const firstFail = after.find(([, ok]) => !ok);
+    const samples = res.stdout.trim().split("\n").map((l) => {
+      const [t = 0, ok = 0] = l.split(" ").map(Number);
+      return { t, ok: Boolean(ok) };
+    });
+    const after = samples.filter((p) => p.t >= r0);
+    const firstFail = after.find((p) => !p.ok);
     if (firstFail) {
-      const back = after.find(([t, ok]) => ok && t > firstFail[0]);
-      repairedAt = back ? back[0] : 0;
-      fig("outage after firewall-cmd --reload (ms)", back ? back[0] - firstFail[0] : "not repaired in 90 s");
+      const back = after.find((p) => p.ok && p.t > firstFail.t);
+      repairedAt = back ? back.t : 0;
+      fig("outage after firewall-cmd --reload (ms)", back ? back.t - firstFail.t : "not repaired in 90 s");
       expect(back, "repaired within 90 s").toBeTruthy();
     } else fig("outage after firewall-cmd --reload (ms)", 0);
     fig("repaired at (ms after reload)", repairedAt ? repairedAt - r0 : 0);
