@@ -36,7 +36,7 @@ describe("host: stock Debian 12", () => {
   let install = "";
   it("installs from a checkout with ./install.sh and Debian's Node/npm, no npm warnings", () => {
     const files = spawnSync("git", ["-C", REPO, "ls-files"], { encoding: "utf8" }).stdout.trim().split("\n")
-      .filter((f) => f && !f.startsWith("node_modules/") && !f.startsWith("dist/") && spawnSync("test", ["-e", `${REPO}/${f}`]).status === 0);
+      .filter((f) => f && !f.startsWith("node_modules/") && !f.startsWith("dist/") && spawnSync("sh", ["-c", `test -e "$1" || test -L "$1"`, "x", `${REPO}/${f}`]).status === 0);
     host.copyIn(REPO, files, "/root/virt-hooks");
     expect(host.execSync("node --version").stdout).toMatch(/^v18\./);
     const r = host.execSync("cd /root/virt-hooks && ./install.sh 2>&1");
