@@ -60,7 +60,6 @@ export function startLineSource(o: LineSourceOptions): LineSource {
       const rl = createInterface({ input: sub.stdout });
       rl.on("line", (line) => o.onLine(line));
     }
-    // Up as soon as it runs: a quiet monitor prints nothing until something changes.
     // Up once it has run a second: a quiet monitor prints nothing until
     // something changes, and one that cannot connect exits at once (which
     // must not count as up, nor reset the once-per-reason report).
