@@ -18,6 +18,8 @@ import { leaseReader } from "../status/leases.js";
 import { resolveNics, type NicResolution } from "../status/target.js";
 import { originKey } from "../status/counters.js";
 import { loadContext } from "./context.js";
+import { planHosts } from "./converge-hosts.js";
+import { withDeclaredHosts, type HostEntryState } from "../plan/fixed-addresses.js";
 import { readTextIfAny } from "../effects/read-text.js";
 import { ruleText } from "./json.js";
 import { readHostFacts } from "../lint/facts.js";
@@ -51,7 +53,8 @@ export async function runExplain(paths: Paths, io: CliIo, name: string): Promise
   // Not running: resolve as if it started now, from its definition.
   const view = running ? ctx.view : correctView(ctx.view, [{ kind: "domain-up", domain }]);
   const leasesOf = leaseReader(paths.dnsmasqDir);
-  const nics = resolveNics(domain, view, leasesOf);
+  const nics = resolveNics(domain, withDeclaredHosts(view, ctx.compiled.rules.hosts), leasesOf);
+  const hostStates = planHosts(paths, ctx.compiled.rules.hosts, ctx.view).plan.states;
   const now = resolvePlan(ctx.compiled.rules, ctx.view);
   const plan = running ? now : resolvePlan(ctx.compiled.rules, view);
   const out: string[] = [];
@@ -60,7 +63,7 @@ export async function runExplain(paths: Paths, io: CliIo, name: string): Promise
       ? `domain ${name}: running (${join(paths.libvirtRunDir, "qemu", `${name}.xml`)})`
       : `domain ${name}: defined, not running (${defPath}); below: what its start would do now`,
   );
-  for (const nic of nics) out.push(...nicLines(nic));
+  for (const nic of nics) out.push(...nicLines(nic, hostStates));
   if (nics.length === 0) out.push("  no network interfaces");
 
   const concerned = concerning(ctx.compiled.rules, name, nics);
@@ -80,7 +83,7 @@ export async function runExplain(paths: Paths, io: CliIo, name: string): Promise
   return EXPLAIN_EXIT.ok;
 }
 
-function nicLines(nic: NicResolution): string[] {
+function nicLines(nic: NicResolution, hosts: readonly HostEntryState[]): string[] {
   const where = nic.network
     ? `network ${nic.network} (${nic.networkActive ? `active${nic.bridge ? `, bridge ${nic.bridge}` : ""}` : "not active"})`
     : nic.bridge
@@ -89,7 +92,11 @@ function nicLines(nic: NicResolution): string[] {
   const lines = [`  nic ${nic.mac} type ${nic.type || "?"}${nic.tap ? ` tap ${nic.tap}` : ""} on ${where}`];
   if (nic.network && nic.networkActive) {
     if (nic.fixed.length === 0) lines.push(`    fixed address: none (no DHCP host entry for ${nic.mac})`);
-    for (const f of nic.fixed) lines.push(`    fixed address ${f.address} (DHCP host entry matched by ${f.matchedBy === "mac" ? "MAC" : "name"})`);
+    for (const f of nic.fixed) {
+      const declared = hosts.find((h) => h.rule.network === nic.network && h.rule.address === f.address);
+      const by = declared ? `declared at ${originKey(declared.rule.span)}, ${declared.state === "live" ? "in the network" : `${declared.state}: ${declared.detail}`}; ` : "";
+      lines.push(`    fixed address ${f.address} (${by}DHCP host entry matched by ${f.matchedBy === "mac" ? "MAC" : "name"})`);
+    }
   }
   for (const l of nic.leases) {
     const differs = nic.fixed.length > 0 && !nic.fixed.some((f) => f.address === l.ip) ? "  (differs from the fixed address)" : "";

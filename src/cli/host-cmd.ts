@@ -9,8 +9,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Paths } from "../config/paths.js";
 import { findTool, runTool, type RunTool } from "../effects/exec.js";
-import { parseNetworkStatusXml, type DhcpHost, type NetworkInfo, type NetworkSubnet } from "../libvirt/network.js";
-import { canonicalAddress, cidrContains, familyOf, fromBig, normalMac, toBig } from "../net/ip.js";
+import { parseNetworkStatusXml, type DhcpHost, type NetworkInfo } from "../libvirt/network.js";
+import { entryOf, firstFree, HOSTNAME, hostXml, placeEntry } from "../libvirt/dhcp-host.js";
+import { canonicalAddress, familyOf, normalMac } from "../net/ip.js";
 import { shown } from "../rules/diagnostic.js";
 import { UNPRINTABLE } from "../rules/parse.js";
 
@@ -53,29 +54,7 @@ function loadNetwork(paths: Paths, name: string): LoadedNetwork {
   }
 }
 
-const xmlAttr = (v: string) => v.replace(/&/g, "&amp;").replace(/'/g, "&apos;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
-
-export function hostXml(h: DhcpHost): string {
-  return `<host${h.mac ? ` mac='${xmlAttr(h.mac)}'` : ""}${h.name ? ` name='${xmlAttr(h.name)}'` : ""} ip='${xmlAttr(h.address)}'/>`;
-}
-
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-const inRange = (s: NetworkSubnet, address: string) =>
-  s.dhcpRanges.find((r) => toBig(r.start, s.family) <= toBig(address, s.family) && toBig(address, s.family) <= toBig(r.end, s.family));
-
-/** The first address of the subnet a host entry could take: not the network's, broadcast, gateway, a range or taken. */
-function firstFree(s: NetworkSubnet): string | undefined {
-  const base = toBig(s.cidr.address, s.family);
-  const size = 1n << BigInt((s.family === 4 ? 32 : 128) - s.cidr.prefix);
-  for (let i = 1n; i < size - (s.family === 4 ? 1n : 0n) && i < 65536n; i++) {
-    const a = fromBig(base + i, s.family);
-    if (a !== s.gateway && !inRange(s, a) && !s.dhcpHosts.some((h) => h.address === a)) return a;
-  }
-  return undefined;
-}
-
-const subnetText = (s: NetworkSubnet) => `${s.cidr.address}/${s.cidr.prefix}`;
+export { hostXml };
 
 interface Change {
   readonly verb: "add" | "delete";
@@ -91,26 +70,14 @@ function planAdd(net: NetworkInfo, macText: string, ipText: string, name: string
   if (!mac) return refuse(`${shown(macText)} is not a MAC address`, "write it as 52:54:00:12:34:56; a guest's: virsh domiflist DOMAIN");
   if (parseInt(mac.slice(0, 2), 16) & 1) refuse(`${mac} is a multicast MAC address, which no NIC has`, "use the guest NIC's address: virsh domiflist DOMAIN");
   if (name !== undefined && !HOSTNAME.test(name)) refuse(`${shown(name)} is not a host name`, "letters, digits and hyphens (dots between labels), e.g. web-1");
-  const index = net.subnets.findIndex((s) => s.family === family && cidrContains(s.cidr, address));
-  const subnet = net.subnets[index];
-  if (!subnet) {
-    const own = net.subnets.filter((s) => s.family === family).map(subnetText);
-    return refuse(
-      `${address} is not inside network "${net.name}"'s ${own.length ? `subnet${own.length > 1 ? "s" : ""} ${own.join(", ")}` : `IPv${family} addresses (it has none)`}`,
-      own.length ? `pick an address inside ${own.join(" or ")}` : `virsh net-dumpxml ${net.name} shows the network's addresses`,
-    );
-  }
+  const placed = placeEntry(net, address, family as 4 | 6);
+  if ("problem" in placed) return refuse(placed.problem.message, placed.problem.hint);
+  const { subnet, parentIndex: index } = placed;
   const free = firstFree(subnet);
   const suggestion = free ? ` (the first free one is ${free})` : "";
-  if (address === subnet.cidr.address || (family === 4 && subnet.cidr.prefix < 31 && address === fromBig(toBig(subnet.cidr.address, 4) + (1n << BigInt(32 - subnet.cidr.prefix)) - 1n, 4))) {
-    refuse(`${address} is the network or broadcast address of ${subnetText(subnet)}`, `pick another address${suggestion}`);
-  }
-  if (address === subnet.gateway) refuse(`${address} is the host's own address on network "${net.name}"`, `pick another address${suggestion}`);
-  const range = inRange(subnet, address);
-  if (range) refuse(`${address} is inside the network's DHCP range ${range.start}-${range.end}: dnsmasq could lease it to another guest`, `pick an address outside the range${suggestion}`);
   if (family === 6 && name === undefined) refuse("an IPv6 host entry needs a NAME: libvirt's dnsmasq matches IPv6 clients by name (or DUID), not MAC", `virt-hooks host add ${net.name} ${mac} ${address} NAME`);
   // libvirt refuses a MAC in an IPv6 entry; the name is what matches.
-  const entry: DhcpHost = { address, ...(family === 4 ? { mac } : {}), ...(name !== undefined ? { name } : {}) };
+  const entry = entryOf(mac, address, family as 4 | 6, name);
   const same = subnet.dhcpHosts.find((h) => h.address === entry.address && h.mac === entry.mac && h.name === entry.name);
   if (same) return "present";
   const delHint = (key: string) => `to change it: virt-hooks host del ${net.name} ${key} && virt-hooks host add ${net.name} ${macText} ${address}${name ? ` ${name}` : ""}`;

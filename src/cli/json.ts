@@ -3,7 +3,8 @@
 // on the shape; new fields may be added, none removed or changed within a version.
 import { positionOf, type Span } from "../rules/source.js";
 import type { Diagnostic } from "../rules/diagnostic.js";
-import type { Rule } from "../rules/model.js";
+import type { HostRule, Rule } from "../rules/model.js";
+import type { HostEntryState } from "../plan/fixed-addresses.js";
 import type { RuleState } from "../plan/intents.js";
 import type { FamilySync } from "../apply/iptables-backend.js";
 import type { DriftItem } from "../status/drift.js";
@@ -35,12 +36,12 @@ export function diagnosticJson(d: Diagnostic) {
 export const problemJson = (message: string) => ({ severity: "error", code: "read", message, hint: null, file: null, line: null, column: null, related: null });
 
 /** The statement as written, comments and surrounding space dropped. */
-export function ruleText(rule: Rule): string {
+export function ruleText(rule: Rule | HostRule): string {
   const raw = rule.span.file.text.slice(rule.span.start, rule.span.end);
   return raw.replace(/\s+#.*$/, "").trim();
 }
 
-export function ruleJson(rule: Rule) {
+export function ruleJson(rule: Rule | HostRule) {
   const p = place(rule.span);
   return { origin: originKey(rule.span), file: p.file, line: p.line, kind: rule.kind, text: ruleText(rule) };
 }
@@ -64,6 +65,11 @@ export function statusRuleJson(r: RuleStatus) {
         : { ip: r.lease.ip, mac: r.lease.mac ?? null, hostname: r.lease.hostname ?? null, expiry: r.lease.expiry ?? null, differs: r.lease.differs },
     counters: r.counters ? { connections: r.counters.connections, packets: r.counters.packets, bytes: r.counters.bytes, note: r.counters.note ?? null } : null,
   };
+}
+
+/** A `host` statement: its entry and whether the network holds it (check, plan/apply, status). */
+export function hostJson(s: HostEntryState) {
+  return { ...ruleJson(s.rule), state: s.state, detail: s.detail, network: s.rule.network, mac: s.rule.mac, ip: s.rule.address, name: s.rule.name ?? null };
 }
 
 export function driftJson(d: DriftItem) {

@@ -6,13 +6,22 @@ import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
 import { acquireLock } from "../effects/lock.js";
 import { runTool } from "../effects/exec.js";
 import type { HostView } from "../host/view.js";
+import { readHostView } from "../effects/libvirt-state.js";
 import type { Context } from "./context.js";
+import { convergeHosts, type ConvergeResult } from "./converge-hosts.js";
 
-export async function reconcileRules(ctx: Context, paths: Paths, o: { readonly dryRun: boolean; readonly view?: HostView }): Promise<ReconcileResult> {
+export type RulesResult = ReconcileResult & { readonly hosts: ConvergeResult };
+
+export async function reconcileRules(ctx: Context, paths: Paths, o: { readonly dryRun: boolean; readonly view?: HostView }): Promise<RulesResult> {
+  // Fixed addresses first, outside the firewall lock (cli/converge-hosts.ts):
+  // forwards that name their guests then resolve against what the networks hold.
+  const hosts = await convergeHosts(paths, ctx.compiled.rules.hosts, ctx.view, runTool, o.dryRun);
+  const view = o.view ?? (hosts.changed ? readHostView(paths.libvirtRunDir).view : ctx.view);
   // LockTimeout propagates: the caller says what it means for it.
   const lock = o.dryRun ? undefined : await acquireLock(paths.stateDir);
   try {
-    return await reconcile({ rules: ctx.compiled.rules, view: o.view ?? ctx.view, stateDir: paths.stateDir, run: runTool, dryRun: o.dryRun, everyFamily: true, networkConf: paths.networkConf });
+    const result = await reconcile({ rules: ctx.compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: o.dryRun, everyFamily: true, networkConf: paths.networkConf });
+    return { ...result, hosts };
   } finally {
     await lock?.release();
   }

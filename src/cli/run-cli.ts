@@ -2,7 +2,7 @@
 // stdout, problems on stderr (or everything in one JSON document with --json),
 // exit codes as documented in cli/help.ts.
 import { LockTimeout } from "../effects/lock.js";
-import { reconcileRules } from "./reconcile-rules.js";
+import { reconcileRules, type RulesResult } from "./reconcile-rules.js";
 import { runWatch } from "../watch/run-watch.js";
 import { openLogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
@@ -23,18 +23,24 @@ import type { CliIo } from "./io.js";
 import { runHook } from "../hook/run-hook.js";
 import type { Driver } from "../libvirt/event.js";
 import { loadContext, type Context } from "./context.js";
-import { diagnosticJson, familyJson, jsonText, JSON_VERSION, problemJson, ruleText, stateJson } from "./json.js";
+import { diagnosticJson, familyJson, hostJson, jsonText, JSON_VERSION, problemJson, ruleText, stateJson } from "./json.js";
 import { parseEventText, planEvent, type EventPlan } from "./plan-event.js";
 import { runStatus, STATUS_EXIT } from "./status-cmd.js";
 import { runExplain } from "./explain-cmd.js";
 import { runHostCmd } from "./host-cmd.js";
 import { targetsOf as ruleTargets } from "../status/report.js";
+import type { HostEntryState } from "../plan/fixed-addresses.js";
+import { hostProblemLines, hostsNote, planHosts } from "./converge-hosts.js";
 
 export { ruleText };
 
 export type { CliIo } from "./io.js";
 
 export const EXIT = { ok: 0, ruleErrors: 1, usage: 2, applyFailed: 3, unresolved: 4, drift: STATUS_EXIT.drift } as const;
+
+function hostLine(s: HostEntryState): string {
+  return `${s.state.padEnd(7)} ${formatLine(s.rule.span)}  ${ruleText(s.rule)}  (${s.detail})`;
+}
 
 function stateLine(s: RuleState, before?: RuleState["state"]): string {
   const state = before && before !== s.state ? `${before} → ${s.state}` : s.state;
@@ -86,10 +92,12 @@ const targetsOf = (plan: Plan, s: RuleState) => ruleTargets(plan, s.rule);
 function check(args: CliArgs, paths: Paths, io: CliIo): number {
   const ctx = loadContext(paths, { lint: true });
   const plan = resolvePlan(ctx.compiled.rules, ctx.view);
+  const hosts = planHosts(paths, ctx.compiled.rules.hosts, ctx.view);
+  const hostFailed = hosts.plan.states.filter((s) => s.state === "failed");
   const failed = plan.states.filter((s) => s.state === "failed");
   const nErr = ctx.diagnostics.filter((d) => d.severity === "error").length + ctx.problems.length;
   const nWarn = ctx.diagnostics.filter((d) => d.severity === "warning").length;
-  const code = ctx.ruleErrors ? EXIT.ruleErrors : failed.length ? EXIT.unresolved : EXIT.ok;
+  const code = ctx.ruleErrors ? EXIT.ruleErrors : failed.length || hostFailed.length ? EXIT.unresolved : EXIT.ok;
   const r = ctx.compiled.rules;
   if (args.json) {
     io.out(
@@ -98,17 +106,25 @@ function check(args: CliArgs, paths: Paths, io: CliIo): number {
         command: "check",
         ok: code === EXIT.ok,
         exitCode: code,
-        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, errors: nErr, warnings: nWarn, unresolved: failed.length },
+        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, hosts: r.hosts.length, errors: nErr, warnings: nWarn, unresolved: failed.length + hostFailed.length },
         rules: plan.states.map((s) => stateJson(s, targetsOf(plan, s))),
-        diagnostics: [...ctx.problems.map(problemJson), ...ctx.diagnostics.map(diagnosticJson), ...failed.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : []))],
+        hosts: hosts.plan.states.map(hostJson),
+        diagnostics: [
+          ...ctx.problems.map(problemJson),
+          ...ctx.diagnostics.map(diagnosticJson),
+          ...failed.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : [])),
+          ...hostFailed.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : [])),
+        ],
       }),
     );
     return code;
   }
   printProblems(ctx, io);
+  for (const s of hostFailed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const s of failed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
-  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s) in ${ctx.files.length} file(s)`;
-  io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length} rule(s) that cannot be resolved now\n`);
+  for (const s of hosts.plan.states) if (s.state !== "failed") io.out(hostLine(s) + "\n");
+  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s), ${r.hosts.length} fixed address(es) in ${ctx.files.length} file(s)`;
+  io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length + hostFailed.length} rule(s) that cannot be resolved now\n`);
   return code;
 }
 
@@ -131,14 +147,14 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     return EXIT.ok;
   }
 
-  let result: ReconcileResult;
+  let result: RulesResult;
   try {
     result = await reconcileRules(ctx, paths, { dryRun, ...(event?.view ? { view: event.view } : {}) });
   } catch (e) {
     if (e instanceof LockTimeout) { io.err(`virt-hooks: ${e.message}\n`); return EXIT.applyFailed; }
     throw e;
   }
-  let code: number = result.plan.states.some((s) => s.state === "failed") ? EXIT.unresolved : EXIT.ok;
+  let code: number = result.plan.states.some((s) => s.state === "failed") || result.hosts.states.some((s) => s.state === "failed") ? EXIT.unresolved : EXIT.ok;
   if (result.families.some((f) => f.error)) code = dryRun && result.families.every((f) => f.error?.includes("-save") || f.error?.includes("nft list")) ? code : EXIT.applyFailed;
 
   if (args.json) {
@@ -146,7 +162,10 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     return code;
   }
   const before = event ? resolvePlan(ctx.compiled.rules, ctx.view).states : undefined;
+  for (const s of result.hosts.states) io.out(hostLine(s) + "\n");
   result.plan.states.forEach((s, i) => io.out(stateLine(s, before?.[i]?.state) + "\n"));
+  const hostProblems = hostProblemLines(result.hosts);
+  for (const l of hostProblems) io.err(l + "\n");
   for (const s of result.plan.states) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const f of result.families) {
     if (f.error) {
@@ -163,9 +182,9 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
       io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${tool}:\n${f.transaction}`);
     }
   }
-  const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started);
+  const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started, hostsNote(result.hosts));
   io.out(line + "\n");
-  if (!dryRun) await openLogSink(paths).write(result.families.some((f) => f.error) ? "error" : "info", [line]);
+  if (!dryRun) await openLogSink(paths).write(result.families.some((f) => f.error) ? "error" : hostProblems.length ? "warning" : "info", [line, ...hostProblems]);
   return code;
 }
 
@@ -179,7 +198,7 @@ function eventHeader(e: EventPlan): string {
   return lines.join("\n") + "\n";
 }
 
-function planJson(ctx: Context, e: EventPlan | undefined, result: ReconcileResult | undefined, code: number) {
+function planJson(ctx: Context, e: EventPlan | undefined, result: RulesResult | undefined, code: number) {
   const before = e ? resolvePlan(ctx.compiled.rules, ctx.view) : undefined;
   const plan = result?.plan ?? before ?? resolvePlan(ctx.compiled.rules, ctx.view);
   return {
@@ -202,11 +221,13 @@ function planJson(ctx: Context, e: EventPlan | undefined, result: ReconcileResul
         }
       : null,
     rules: plan.states.map((s, i) => ({ ...stateJson(s, targetsOf(plan, s)), before: before?.states[i]?.state ?? null })),
+    hosts: (result?.hosts.states ?? []).map(hostJson),
     families: (result?.families ?? []).map(familyJson),
     diagnostics: [
       ...ctx.problems.map(problemJson),
       ...ctx.diagnostics.map(diagnosticJson),
       ...plan.states.flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : [])),
+      ...(result?.hosts.states ?? []).flatMap((s) => (s.state === "failed" ? [diagnosticJson(s.diagnostic)] : [])),
     ],
   };
 }

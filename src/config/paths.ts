@@ -8,6 +8,13 @@ export interface Paths {
   readonly rulesDir: string;
   readonly libvirtRunDir: string;
   readonly stateDir: string;
+  /**
+   * Which DHCP host entries virt-hooks added to libvirt's networks (`host`
+   * rules). Beside the persistent network definitions it describes
+   * (/etc/libvirt/qemu/networks): it must outlive reboots as they do, and a
+   * backup or restore of /etc/libvirt keeps the two consistent.
+   */
+  readonly ownedHostsFile: string;
   /** dnsmasq's lease status files: <bridge>.status (JSON). */
   readonly dnsmasqDir: string;
   /** Persistent domain definitions (names of guests that exist but may not run). */
@@ -27,6 +34,7 @@ export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
     rulesDir: at("/etc/libvirt/hooks/rules.d"),
     libvirtRunDir: at("/run/libvirt"),
     stateDir: at("/run/virt-hooks"),
+    ownedHostsFile: at("/etc/libvirt/hooks/fixed-addresses.json"),
     dnsmasqDir: at("/var/lib/libvirt/dnsmasq"),
     qemuConfigDir: at("/etc/libvirt/qemu"),
     networkConf: at("/etc/libvirt/network.conf"),

@@ -2,8 +2,10 @@
 // reboot, exactly like the kernel rules it describes). Used to know which
 // families we manage and to report what changed.
 import type { RuleCounts } from "../plan/intents.js";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import type { OwnedHost } from "../plan/fixed-addresses.js";
+import { distrust, trustPolicy } from "../trust/ownership.js";
+import { dirname, join } from "node:path";
 import type { Family } from "../net/ip.js";
 
 export interface AppliedState {
@@ -73,4 +75,46 @@ export function writeVerified(stateDir: string, v: Verified | undefined): void {
   const tmp = join(stateDir, `.verified.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(v ? { at: v.at.toString(), key: v.key, inputs: v.inputs, counts: v.counts } : {}) + "\n", { mode: 0o600 });
   renameSync(tmp, join(stateDir, "verified.json"));
+}
+
+/**
+ * The DHCP host entries virt-hooks added to libvirt's networks (`host` rules;
+ * Paths.ownedHostsFile): the entries are persistent (--config), so the record
+ * of which are ours outlives a reboot too. Only what is recorded here is ever
+ * deleted; a record anyone but root could have written is not believed (then
+ * nothing is deleted, and what rules.d declares is re-added).
+ */
+export function readOwnedHosts(path: string): { owned: OwnedHost[]; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return { owned: [] };
+  }
+  const why = distrust(path, statSync(path), trustPolicy());
+  if (why) return { owned: [], problem: why };
+  try {
+    const parsed = JSON.parse(text) as { entries?: unknown };
+    const list = Array.isArray(parsed.entries) ? parsed.entries : [];
+    const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+    const owned = list.flatMap((e: Record<string, unknown>): OwnedHost[] => {
+      const network = str(e?.network);
+      const address = str(e?.ip);
+      if (!network || !address) return [];
+      const mac = str(e.mac);
+      const name = str(e.name);
+      return [{ network, entry: { address, ...(mac ? { mac } : {}), ...(name ? { name } : {}) } }];
+    });
+    return { owned };
+  } catch (e) {
+    return { owned: [], problem: `${path}: ${(e as Error).message}` };
+  }
+}
+
+export function writeOwnedHosts(path: string, owned: readonly OwnedHost[]): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const entries = owned.map((o) => ({ network: o.network, ...(o.entry.mac ? { mac: o.entry.mac } : {}), ip: o.entry.address, ...(o.entry.name ? { name: o.entry.name } : {}) }));
+  writeFileSync(tmp, JSON.stringify({ entries }, null, 1) + "\n", { mode: 0o600 });
+  renameSync(tmp, path);
 }

@@ -8,8 +8,11 @@ import { error, warning } from "../rules/diagnostic.js";
 import { formatPorts, type AcceptRule, type Endpoint, type ForwardRule, type MasqueradeRule, type RuleSet } from "../rules/model.js";
 import { closest } from "../rules/parse.js";
 import type { AcceptIntent, ForwardIntent, MasqueradeIntent, Plan, RuleState } from "./intents.js";
+import { withDeclaredHosts } from "./fixed-addresses.js";
 
-export function resolvePlan(rules: RuleSet, view: HostView): Plan {
+export function resolvePlan(rules: RuleSet, seen: HostView): Plan {
+  // Declared fixed addresses count as there: the same rules.d resolves on every host (plan/fixed-addresses.ts).
+  const view = withDeclaredHosts(seen, rules.hosts);
   const forwards: ForwardIntent[] = [];
   const masquerades: MasqueradeIntent[] = [];
   const accepts: AcceptIntent[] = [];
@@ -169,11 +172,12 @@ function domainAddresses(
     }
     const suggestion = freeAddress(subnet);
     const hostXml = `<host mac='${mac}' name='${xmlAttr(domain.name)}' ip='${suggestion ?? "ADDRESS"}'/>`;
+    const hostName = /^[A-Za-z0-9-]{1,63}$/.test(domain.name) ? ` ${domain.name}` : "";
     return failure(
       rule,
       "no-fixed-address",
       `domain "${domain.name}" has no fixed address on network "${network.name}" (no DHCP host entry for MAC ${mac})`,
-      `give it one without restarting anything: virsh net-update ${shellWord(network.name)} add ip-dhcp-host ${xmlShellWord(hostXml)} --live --config   (then restart the guest's DHCP client, or the guest)`,
+      `declare one beside the forwards, for every host: host ${shellWord(network.name)} ${mac} ${suggestion ?? "ADDRESS"}${hostName}   (virt-hooks apply adds it to the network); or on this host only: virsh net-update ${shellWord(network.name)} add ip-dhcp-host ${xmlShellWord(hostXml)} --live --config   (then restart the guest's DHCP client, or the guest)`,
     );
   }
   for (const family of [4, 6] as const) {

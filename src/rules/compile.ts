@@ -2,7 +2,7 @@
 // dropped (and reported); everything else survives, so one typo costs one rule,
 // never the whole host's forwards.
 import { error, shown, warning, type Diagnostic } from "./diagnostic.js";
-import { defaultSettings, type AcceptRule, type ForwardRule, type MasqueradeRule, type RouteRule, type RuleSet, type Settings, type OnError, type UplinkRule } from "./model.js";
+import { defaultSettings, type AcceptRule, type ForwardRule, type HostRule, type MasqueradeRule, type RouteRule, type RuleSet, type Settings, type OnError, type UplinkRule } from "./model.js";
 import { parseLine, type SettingKey, type Statement } from "./parse.js";
 import type { SourceFile, Span } from "./source.js";
 import { splitLines } from "./tokenize.js";
@@ -56,6 +56,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   const accepts: AcceptRule[] = [];
   const uplinks: UplinkRule[] = [];
   const routes: RouteRule[] = [];
+  const hosts: HostRule[] = [];
   const set = new Map<SettingKey, { value: string; span: Span }>();
   for (const s of statements) {
     switch (s.kind) {
@@ -87,6 +88,16 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
         else diagnostics.push(error("conflict", s.span, `a route to ${s.isDefault ? "default" : `${s.dest.address}/${s.dest.prefix}`} is already declared (via ${earlier.gateway} on network ${shown(earlier.network)})`, "keep one route per destination", earlier.span));
         break;
       }
+      case "host": {
+        const earlier = hosts.find((h) => h.network === s.network && h.family === s.family && ((s.family === 4 && h.mac === s.mac) || h.address === s.address || (s.name !== undefined && h.name === s.name)));
+        if (!earlier) hosts.push(s);
+        else if (earlier.mac === s.mac && earlier.address === s.address && earlier.name === s.name) diagnostics.push(warning("duplicate", s.span, "the same fixed address is declared by an earlier rule", "remove one of the two"));
+        else {
+          const what = earlier.mac === s.mac ? `MAC ${s.mac}` : earlier.address === s.address ? `${s.address}` : `the name ${shown(s.name ?? "")}`;
+          diagnostics.push(error("conflict", s.span, `${what} already has a fixed address on network ${shown(s.network)} (${earlier.mac} ${earlier.address}${earlier.name ? ` ${earlier.name}` : ""}): one NIC, one address, one name per network`, "keep one of the two host statements", earlier.span));
+        }
+        break;
+      }
       case "set": {
         const earlier = set.get(s.key);
         if (earlier && earlier.value !== s.value) {
@@ -111,7 +122,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
     ...(reattach ? { reattach: reattach === "on" } : {}),
     ...(backend ? { backend } : {}),
   };
-  return { rules: { forwards: kept, masquerades, accepts, uplinks, routes, settings }, diagnostics };
+  return { rules: { forwards: kept, masquerades, accepts, uplinks, routes, hosts, settings }, diagnostics };
 }
 
 /**

@@ -73,6 +73,23 @@ export interface RouteRule {
 
 export type LinkRule = UplinkRule | RouteRule;
 
+/**
+ * `host NETWORK MAC IP [NAME]`: a DHCP host entry (a fixed address) that
+ * `virt-hooks apply`, its units and the watcher keep in NETWORK, live and
+ * persistent. Hooks never write it (a hook calling libvirt deadlocks); they
+ * resolve forwards with it as if it were there already.
+ */
+export interface HostRule {
+  readonly kind: "host";
+  readonly span: Span;
+  readonly network: string;
+  /** As written (normalised); an IPv6 entry keeps it for the record but libvirt matches IPv6 by name. */
+  readonly mac: string;
+  readonly address: string;
+  readonly family: Family;
+  readonly name?: string;
+}
+
 export type OnError = "warn" | "block";
 
 export interface Settings {
@@ -93,6 +110,7 @@ export interface RuleSet {
   readonly accepts: readonly AcceptRule[];
   readonly uplinks: readonly UplinkRule[];
   readonly routes: readonly RouteRule[];
+  readonly hosts: readonly HostRule[];
   readonly settings: Settings;
 }
 

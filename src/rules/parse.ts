@@ -8,9 +8,11 @@
 //   set backend auto|iptables|nftables
 //   uplink NETWORK IFACE
 //   route NETWORK DEST via GATEWAY          (DEST a CIDR, an address or "default")
-import { familyOf, parseCidr, canonicalAddress, makeCidr, type Cidr } from "../net/ip.js";
+//   host NETWORK MAC IP [NAME]              (a DHCP host entry: the guest's fixed address)
+import { familyOf, parseCidr, canonicalAddress, makeCidr, normalMac, type Cidr } from "../net/ip.js";
+import { HOSTNAME } from "../libvirt/dhcp-host.js";
 import { error, shown, type Diagnostic } from "./diagnostic.js";
-import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, MasqueradeRule, PortRange, Proto, RouteRule, UplinkRule } from "./model.js";
+import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, HostRule, MasqueradeRule, PortRange, Proto, RouteRule, UplinkRule } from "./model.js";
 import type { Span } from "./source.js";
 import { anyQuoted, firstUnquoted, lastUnquoted, slice, type Line, type Word } from "./tokenize.js";
 
@@ -20,6 +22,7 @@ export type Statement =
   | AcceptRule
   | UplinkRule
   | RouteRule
+  | HostRule
   | { readonly kind: "set"; readonly span: Span; readonly key: SettingKey; readonly value: string };
 
 export type ParseResult = { ok: true; statement: Statement } | { ok: false; diagnostics: Diagnostic[] };
@@ -34,7 +37,7 @@ const fail = (code: string, span: Span, message: string, hint?: string): never =
   throw new ParseError(error(code, span, message, hint));
 };
 
-const KEYWORDS = ["forward", "masquerade", "accept", "set", "uplink", "route"] as const;
+const KEYWORDS = ["forward", "masquerade", "accept", "set", "uplink", "route", "host"] as const;
 
 export function parseLine(line: Line): ParseResult {
   if (line.problem) {
@@ -64,6 +67,8 @@ function parseStatement(line: Line): Statement {
       return parseUplink(line.span, head, rest);
     case "route":
       return parseRoute(line.span, head, rest);
+    case "host":
+      return parseHost(line.span, head, rest);
     default: {
       const near = closest(head.text, KEYWORDS);
       return fail(
@@ -250,6 +255,13 @@ function checkName(word: Word, what: string): void {
   if (UNPRINTABLE.test(word.text)) fail("bad-name", word.span, `the ${what} name contains a control character`, "remove it");
 }
 
+/** The statement's NETWORK word, checked as a libvirt name. */
+function nextNetwork(w: Words, usage: string): Word {
+  const net = w.next("a network name", usage);
+  checkName(net, "network");
+  return net;
+}
+
 function parseCidrList(word: Word): Cidr[] {
   const cidrs: Cidr[] = [];
   let from = 0;
@@ -285,8 +297,7 @@ const UPLINK_USAGE = "uplink NETWORK IFACE   (e.g. uplink route eth0)";
 
 function parseUplink(lineSpan: Span, head: Word, rest: Word[]): UplinkRule {
   const w = new Words(rest, head.span);
-  const net = w.next("a network name", UPLINK_USAGE);
-  checkName(net, "network");
+  const net = nextNetwork(w, UPLINK_USAGE);
   const ifaceWord = w.next("the host interface to enslave into the network's bridge, e.g. eth0", UPLINK_USAGE);
   const iface = parseInterface(ifaceWord);
   if (iface.includes("+")) fail("bad-interface", ifaceWord.span, `an uplink is one interface, not a pattern (${shown(iface)})`, "name the interface exactly; see: ip -br link");
@@ -305,8 +316,7 @@ function bareAddress(word: Word): string {
 
 function parseRoute(lineSpan: Span, head: Word, rest: Word[]): RouteRule {
   const w = new Words(rest, head.span);
-  const net = w.next("a network name", ROUTE_USAGE);
-  checkName(net, "network");
+  const net = nextNetwork(w, ROUTE_USAGE);
   const destWord = w.next("the destination: a CIDR such as 10.0.0.0/8, or default", ROUTE_USAGE);
   let dest: Cidr | undefined;
   const isDefault = destWord.text === "default" && !anyQuoted(destWord);
@@ -326,6 +336,36 @@ function parseRoute(lineSpan: Span, head: Word, rest: Word[]): RouteRule {
   }
   const cidr = dest ?? (makeCidr(family === 4 ? "0.0.0.0" : "::", 0) as Cidr);
   return { kind: "route", span: lineSpan, network: net.text, dest: cidr, isDefault: isDefault || cidr.prefix === 0, gateway: canonicalAddress(gwText) as string, family };
+}
+
+const HOST_USAGE = "host NETWORK MAC IP [NAME]   (e.g. host default 52:54:00:12:34:56 192.168.122.20 web)";
+
+/**
+ * `host NETWORK MAC IP [NAME]`: what `virt-hooks host add` takes, as a rule.
+ * Only what the words alone can tell is checked here; the subnet, the DHCP
+ * ranges and entries already in the network are checked against the network
+ * itself where it is converged (plan/fixed-addresses.ts).
+ */
+function parseHost(lineSpan: Span, head: Word, rest: Word[]): HostRule {
+  const w = new Words(rest, head.span);
+  const net = nextNetwork(w, HOST_USAGE);
+  const macWord = w.next("the guest NIC's MAC address, e.g. 52:54:00:12:34:56", HOST_USAGE);
+  const mac = anyQuoted(macWord) ? undefined : normalMac(macWord.text);
+  if (!mac) return fail("bad-address", macWord.span, `${shown(macWord.text)} is not a MAC address`, "write it as 52:54:00:12:34:56; a guest's: virsh domiflist DOMAIN");
+  if (parseInt(mac.slice(0, 2), 16) & 1) fail("bad-address", macWord.span, `${mac} is a multicast MAC address, which no NIC has`, "use the guest NIC's address: virsh domiflist DOMAIN");
+  const ipWord = w.next("the fixed address, e.g. 192.168.122.20", HOST_USAGE);
+  const ipText = bareAddress(ipWord);
+  const family = anyQuoted(ipWord) ? undefined : familyOf(ipText);
+  if (!family) return fail("bad-address", ipWord.span, `${shown(ipWord.text)} is not an IP address`, "write e.g. 192.168.122.20 or [fd00::20]");
+  const nameWord = w.peek() ? w.next("a host name") : undefined;
+  if (nameWord && !HOSTNAME.test(nameWord.text)) fail("bad-name", nameWord.span, `${shown(nameWord.text)} is not a host name`, "letters, digits and hyphens (dots between labels), e.g. web-1");
+  const extra = w.peek();
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, HOST_USAGE);
+  const address = canonicalAddress(ipText) as string;
+  if (family === 6 && !nameWord) {
+    fail("syntax", ipWord.span, "an IPv6 host entry needs a NAME: libvirt's dnsmasq matches IPv6 clients by name (or DUID), not MAC", `host ${plain(net.text, "NETWORK")} ${mac} [${address}] NAME`);
+  }
+  return { kind: "host", span: lineSpan, network: net.text, mac, address, family, ...(nameWord ? { name: nameWord.text } : {}) };
 }
 
 const ACCEPT_USAGE = "accept FROM to TO [PROTO [PORT[-PORT]]], FROM and TO each a network name or a CIDR";

@@ -14,6 +14,7 @@ import { startLineSource, type LineSource } from "../effects/line-source.js";
 import { summaryLine } from "../hook/outcome.js";
 import { loadContext } from "../cli/context.js";
 import { reconcileRules } from "../cli/reconcile-rules.js";
+import { hostsNote } from "../cli/converge-hosts.js";
 import { createBackoff } from "./backoff.js";
 import { firewalldChange, netfilterChange } from "./events.js";
 import { createTrigger } from "./trigger.js";
@@ -69,8 +70,8 @@ export async function runWatch(paths: Paths): Promise<number> {
         }
         const result = await reconcileRules(ctx, paths, { dryRun: false });
         const failed = result.families.some((f) => f.error);
-        const changed = result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
-        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${why.join(", ")}`, result, Date.now() - t0);
+        const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
+        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${why.join(", ")}`, result, Date.now() - t0, hostsNote(result.hosts));
         if (failed) {
           problem(line.replace(/; \d+ ms$/, ""));
           trigger.poke("retry after a failed reconcile", retry.next());

@@ -26,13 +26,13 @@ describe("resolving targets by name", () => {
     expect(p.states[0]).toMatchObject({ state: "waiting", detail: 'domain "devstack" is not running' });
   });
 
-  it("fails with the exact virsh net-update command when there is no fixed address", () => {
+  it("fails with the host statement and the exact virsh net-update command when there is no fixed address", () => {
     const p = plan("forward tcp 2222 to nofix:22", view([domain("nofix", [["52:54:00:aa:bb:cc", "default"]])], [defaultNet]));
     const s = p.states[0];
     expect(s?.state).toBe("failed");
     if (s?.state !== "failed") return;
     expect(s.diagnostic.hint).toBe(
-      `give it one without restarting anything: virsh net-update default add ip-dhcp-host "<host mac='52:54:00:aa:bb:cc' name='nofix' ip='192.168.122.2'/>" --live --config   (then restart the guest's DHCP client, or the guest)`,
+      `declare one beside the forwards, for every host: host default 52:54:00:aa:bb:cc 192.168.122.2 nofix   (virt-hooks apply adds it to the network); or on this host only: virsh net-update default add ip-dhcp-host "<host mac='52:54:00:aa:bb:cc' name='nofix' ip='192.168.122.2'/>" --live --config   (then restart the guest's DHCP client, or the guest)`,
     );
   });
 
