@@ -16,6 +16,7 @@ import { loadContext } from "../cli/context.js";
 import { reconcileRules } from "../cli/reconcile-rules.js";
 import { hostsNote } from "../cli/converge-hosts.js";
 import { createBackoff } from "./backoff.js";
+import { describeCauses } from "./causes.js";
 import { firewalldChange, netfilterChange } from "./events.js";
 import { createTrigger } from "./trigger.js";
 import type { WatchState } from "./state.js";
@@ -71,7 +72,7 @@ export async function runWatch(paths: Paths): Promise<number> {
         const result = await reconcileRules(ctx, paths, { dryRun: false });
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
-        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${why.join(", ")}`, result, Date.now() - t0, hostsNote(result.hosts));
+        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
         if (failed) {
           problem(line.replace(/; \d+ ms$/, ""));
           trigger.poke("retry after a failed reconcile", retry.next());
@@ -81,7 +82,7 @@ export async function runWatch(paths: Paths): Promise<number> {
         }
         if (changed) {
           log(failed ? "error" : "info", line);
-          state.lastRepair = { at: new Date().toISOString(), why: why.join(", "), ms: Date.now() - t0 };
+          state.lastRepair = { at: new Date().toISOString(), why: describeCauses(why), ms: Date.now() - t0 };
           save();
         }
       } catch (e) {

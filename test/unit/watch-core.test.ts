@@ -2,6 +2,7 @@
 // reconcile, and back-off that never makes a tight loop.
 import { describe, expect, it } from "vitest";
 import { createBackoff } from "../../src/watch/backoff.js";
+import { describeCauses } from "../../src/watch/causes.js";
 import { firewalldChange, netfilterChange } from "../../src/watch/events.js";
 import { createTrigger } from "../../src/watch/trigger.js";
 import { watcherLine } from "../../src/watch/watcher-status.js";
@@ -52,6 +53,18 @@ function clock() {
     },
   };
 }
+
+describe("a repair's causes in its log line", () => {
+  it("keeps D-Bus causes and folds a burst of netfilter lines into the tables touched", () => {
+    const why = ["delete rule in ip mangle", "delete chain in ip mangle", "delete rule in ip nat", "firewalld reloaded",
+      "delete table in inet firewalld", "insert rule in ip filter", "insert rule in ip6 nat"];
+    expect(describeCauses(why)).toBe("firewalld reloaded; netfilter changes in ip mangle, ip nat, inet firewalld and 2 more");
+  });
+  it("names a flushed ruleset and plain causes as they are", () => {
+    expect(describeCauses(["flush ruleset"])).toBe("netfilter changes in the whole ruleset");
+    expect(describeCauses(["netfilter (nft monitor) (re)connected"])).toBe("netfilter (nft monitor) (re)connected");
+  });
+});
 
 describe("trigger", () => {
   it("a burst is one reconcile with every reason, after the quiet period", async () => {

@@ -75,8 +75,13 @@ export class Host {
   /** Copies a host directory's listed files into the container at dest (tar through nsenter). */
   copyIn(src: string, files: string[], dest: string): void {
     const tar = spawnSync("tar", ["-C", src, "-cf", "-", ...files], { maxBuffer: 1 << 30 });
-    const r = spawnSync("nsenter", ["-a", "-t", String(this.pid), "sh", "-c", `mkdir -p "$1" && tar -C "$1" -xf -`, "x", dest], { input: tar.stdout });
-    if (r.status !== 0) throw new Error(`copyIn failed: ${r.stderr}`);
+    this.untar(tar.stdout, dest);
+  }
+
+  /** Unpacks a tar archive into the container at dest. */
+  untar(archive: Buffer, dest: string): void {
+    const r = spawnSync("nsenter", ["-a", "-t", String(this.pid), "sh", "-c", `mkdir -p "$1" && tar -C "$1" -xf -`, "x", dest], { input: archive });
+    if (r.status !== 0) throw new Error(`untar into ${dest} failed: ${r.stderr}`);
   }
 
   async stop(): Promise<void> {
