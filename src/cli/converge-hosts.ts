@@ -13,6 +13,7 @@ import { acquireLock } from "../effects/lock.js";
 import { findTool, type RunTool } from "../effects/exec.js";
 import { readTextIfAny } from "../effects/read-text.js";
 import { readHostView } from "../effects/libvirt-state.js";
+import { leaseReader } from "../status/leases.js";
 import { readOwnedHosts, writeOwnedHosts } from "../effects/state-store.js";
 import { hostXml, sameHost } from "../libvirt/dhcp-host.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
@@ -39,6 +40,7 @@ export function netUpdateArgv(c: Pick<HostChange, "network" | "verb" | "entry" |
 /** Each network the rules or our record name, as it runs and as it is defined. */
 export function readNetworkSides(paths: Paths, view: HostView, names: Iterable<string>): Map<string, NetworkSides> {
   const out = new Map<string, NetworkSides>();
+  const leasesOf = leaseReader(paths.dnsmasqDir);
   for (const name of new Set(names)) {
     if (!/^[^/\0]+$/.test(name) || name === "." || name === "..") continue;
     const live = view.networks.get(name);
@@ -49,7 +51,7 @@ export function readNetworkSides(paths: Paths, view: HostView, names: Iterable<s
     } catch {
       config = undefined;
     }
-    out.set(name, { ...(live ? { live } : {}), ...(config ? { config } : {}) });
+    out.set(name, { ...(live ? { live, leases: live.bridge ? leasesOf(live.bridge) : [] } : {}), ...(config ? { config } : {}) });
   }
   return out;
 }

@@ -12,6 +12,7 @@ import { findTool, runTool, type RunTool } from "../effects/exec.js";
 import { parseNetworkStatusXml, type DhcpHost, type NetworkInfo } from "../libvirt/network.js";
 import { entryOf, firstFree, HOSTNAME, hostXml, placeEntry } from "../libvirt/dhcp-host.js";
 import { canonicalAddress, familyOf, normalMac } from "../net/ip.js";
+import { leaseReader, type Lease } from "../status/leases.js";
 import { shown } from "../rules/diagnostic.js";
 import { UNPRINTABLE } from "../rules/parse.js";
 
@@ -62,7 +63,7 @@ interface Change {
   readonly parentIndex: number;
 }
 
-function planAdd(net: NetworkInfo, macText: string, ipText: string, name: string | undefined): Change | "present" {
+function planAdd(net: NetworkInfo, macText: string, ipText: string, name: string | undefined, leases: readonly Lease[]): Change | "present" {
   const address = canonicalAddress(ipText.replace(/^\[(.*)\]$/, "$1"));
   if (!address) return refuse(`${shown(ipText)} is not an IP address`, "write e.g. 192.168.122.20");
   const family = familyOf(address);
@@ -70,10 +71,10 @@ function planAdd(net: NetworkInfo, macText: string, ipText: string, name: string
   if (!mac) return refuse(`${shown(macText)} is not a MAC address`, "write it as 52:54:00:12:34:56; a guest's: virsh domiflist DOMAIN");
   if (parseInt(mac.slice(0, 2), 16) & 1) refuse(`${mac} is a multicast MAC address, which no NIC has`, "use the guest NIC's address: virsh domiflist DOMAIN");
   if (name !== undefined && !HOSTNAME.test(name)) refuse(`${shown(name)} is not a host name`, "letters, digits and hyphens (dots between labels), e.g. web-1");
-  const placed = placeEntry(net, address, family as 4 | 6);
+  const placed = placeEntry(net, address, family as 4 | 6, { mac, leases });
   if ("problem" in placed) return refuse(placed.problem.message, placed.problem.hint);
   const { subnet, parentIndex: index } = placed;
-  const free = firstFree(subnet);
+  const free = firstFree(subnet, [], leases);
   const suggestion = free ? ` (the first free one is ${free})` : "";
   if (family === 6 && name === undefined) refuse("an IPv6 host entry needs a NAME: libvirt's dnsmasq matches IPv6 clients by name (or DUID), not MAC", `virt-hooks host add ${net.name} ${mac} ${address} NAME`);
   // libvirt refuses a MAC in an IPv6 entry; the name is what matches.
@@ -124,7 +125,8 @@ export async function runHostCmd(rest: readonly string[], paths: Paths, io: Host
   }
   try {
     const net = loadNetwork(paths, network);
-    const changes = sub === "add" ? planAdd(net.info, more[0] as string, more[1] as string, more[2]) : planDel(net.info, more[0] as string);
+    const leases = net.active && net.info.bridge ? leaseReader(paths.dnsmasqDir)(net.info.bridge) : [];
+    const changes = sub === "add" ? planAdd(net.info, more[0] as string, more[1] as string, more[2], leases) : planDel(net.info, more[0] as string);
     if (changes === "present") {
       io.out(`network "${network}" already has this entry; nothing to do\n`);
       return HOST_EXIT.ok;

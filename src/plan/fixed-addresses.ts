@@ -12,6 +12,7 @@ import { clashesWith, entryOf, hostXml, placeEntry, sameHost } from "../libvirt/
 import type { DhcpHost, NetworkInfo } from "../libvirt/network.js";
 import { error, type Diagnostic } from "../rules/diagnostic.js";
 import type { HostRule } from "../rules/model.js";
+import type { Lease } from "../status/leases.js";
 
 /** One network as the two places libvirt keeps it; either may be missing. */
 export interface NetworkSides {
@@ -19,6 +20,8 @@ export interface NetworkSides {
   readonly live?: NetworkInfo;
   /** Defined: its persistent XML. */
   readonly config?: NetworkInfo;
+  /** dnsmasq's current leases on the running network (an address leased to another MAC is refused). */
+  readonly leases?: readonly Lease[];
 }
 
 /** An entry virt-hooks itself added (the executor's record). */
@@ -94,7 +97,7 @@ export function planFixedAddresses(rules: readonly HostRule[], networks: Readonl
     for (const name of ["live", "config"] as const) {
       const side = sides[name];
       if (!side || problem) continue;
-      const placed = placeEntry(side, rule.address, rule.family);
+      const placed = placeEntry(side, rule.address, rule.family, { ...(entry.mac ? { mac: entry.mac } : {}), ...(name === "live" && sides.leases ? { leases: sides.leases } : {}) });
       if ("problem" in placed) {
         problem = failed(rule, "bad-fixed-address", `network "${rule.network}": ${placed.problem.message}`, `${placed.problem.hint}, then change this statement`);
         continue;

@@ -1,14 +1,15 @@
 // Rules + what libvirt runs -> the plan. Pure: every input is explicit, so the
 // same rules and host always give the same plan, and tests need no root.
-import { cidrContains, formatCidr, fromBig, toBig, type Cidr, type Family } from "../net/ip.js";
+import { cidrContains, formatCidr, type Cidr, type Family } from "../net/ip.js";
 import type { DomainInfo } from "../libvirt/domain.js";
-import type { NetworkInfo, NetworkSubnet } from "../libvirt/network.js";
+import type { NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 import { error, warning } from "../rules/diagnostic.js";
 import { formatPorts, type AcceptRule, type Endpoint, type ForwardRule, type MasqueradeRule, type RuleSet } from "../rules/model.js";
 import { closest } from "../rules/parse.js";
 import type { AcceptIntent, ForwardIntent, MasqueradeIntent, Plan, RuleState } from "./intents.js";
 import { withDeclaredHosts } from "./fixed-addresses.js";
+import { firstFree } from "../libvirt/dhcp-host.js";
 
 export function resolvePlan(rules: RuleSet, seen: HostView): Plan {
   // Declared fixed addresses count as there: the same rules.d resolves on every host (plan/fixed-addresses.ts).
@@ -170,7 +171,7 @@ function domainAddresses(
     if (!subnet) {
       return failure(rule, "no-fixed-address", `network "${network.name}" has no ${[...wanted].map((f) => `IPv${f}`).join("/")} subnet, so "${domain.name}" has no address to forward to`, "give the network an <ip> with DHCP, or forward to an IP address");
     }
-    const suggestion = freeAddress(subnet);
+    const suggestion = firstFree(subnet);
     const hostXml = `<host mac='${mac}' name='${xmlAttr(domain.name)}' ip='${suggestion ?? "ADDRESS"}'/>`;
     const hostName = /^[A-Za-z0-9-]{1,63}$/.test(domain.name) ? ` ${domain.name}` : "";
     return failure(
@@ -194,21 +195,6 @@ function domainAddresses(
     }
   }
   return { addresses };
-}
-
-/** First address of the subnet that is not the gateway, in a DHCP range, or already given out. */
-function freeAddress(subnet: NetworkSubnet): string | undefined {
-  const base = toBig(subnet.cidr.address, subnet.family);
-  const taken = new Set([subnet.gateway, ...subnet.dhcpHosts.map((h) => h.address)]);
-  const ranges = subnet.dhcpRanges.map((r) => [toBig(r.start, subnet.family), toBig(r.end, subnet.family)] as const);
-  const size = subnet.family === 4 ? 1n << BigInt(32 - subnet.cidr.prefix) : 1n << BigInt(Math.min(128 - subnet.cidr.prefix, 20));
-  for (let i = 2n; i < size - 1n && i < 4096n; i++) {
-    const n = base + i;
-    const address = fromBig(n, subnet.family);
-    if (taken.has(address) || ranges.some(([a, b]) => n >= a && n <= b)) continue;
-    return address;
-  }
-  return undefined;
 }
 
 function resolveMasquerade(rule: MasqueradeRule, view: HostView): Resolved<MasqueradeIntent> {

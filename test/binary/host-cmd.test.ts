@@ -47,7 +47,6 @@ describe("binary: virt-hooks host add/del", () => {
     [["add", "default", "52:54:00:aa:bb", "192.168.122.30"], 'is not a MAC address', "52:54:00:12:34:56"],
     [["add", "default", "01:00:5e:00:00:01", "192.168.122.30"], "multicast MAC", "virsh domiflist"],
     [["add", "default", "52:54:00:aa:bb:cc", "192.168.123.30"], `192.168.123.30 is not inside network "default"'s subnet 192.168.122.0/24`, "pick an address inside 192.168.122.0/24"],
-    [["add", "default", "52:54:00:aa:bb:cc", "192.168.122.150"], "inside the network's DHCP range 192.168.122.100-192.168.122.254", "the first free one is 192.168.122.2"],
     [["add", "default", "52:54:00:aa:bb:cc", "192.168.122.1"], "the host's own address", "pick another address"],
     [["add", "default", "52:54:00:aa:bb:cc", "192.168.122.255"], "broadcast address", "pick another address"],
     [["add", "default", "52:54:00:6c:3c:01", "192.168.122.30"], "MAC 52:54:00:6c:3c:01 already has an entry", "virt-hooks host del default 52:54:00:6c:3c:01 && virt-hooks host add default"],
@@ -63,6 +62,19 @@ describe("binary: virt-hooks host add/del", () => {
     expect(r.stderr).toMatch(/\n  hint: /);
     expect(r.stderr).toContain(hint);
     expect(virshCalls()).toEqual([]);
+  });
+
+  it("inside the DHCP range: added (dnsmasq reserves it); leased to another MAC right now: refused, with a free address", async () => {
+    mkdirSync(join(t.root, "var/lib/libvirt/dnsmasq"), { recursive: true });
+    writeFileSync(join(t.root, "var/lib/libvirt/dnsmasq/virbr0.status"), JSON.stringify([{ "ip-address": "192.168.122.151", "mac-address": "52:54:00:00:00:99", hostname: "other", "expiry-time": 2000000000 }]));
+    const leased = await cli("add", "default", "52:54:00:aa:bb:cc", "192.168.122.151");
+    expect(leased.code).toBe(1);
+    expect(leased.stderr).toContain("192.168.122.151 is inside the network's DHCP range 192.168.122.100-192.168.122.254 and dnsmasq has leased it to 52:54:00:00:00:99 (other)");
+    expect(leased.stderr).toContain("the first free one is 192.168.122.2");
+    expect(virshCalls()).toEqual([]);
+    const ok = await cli("add", "default", "52:54:00:aa:bb:cc", "192.168.122.150");
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(virshCalls()).toHaveLength(1);
   });
 
   it("the same entry again is not an error and calls nothing", async () => {

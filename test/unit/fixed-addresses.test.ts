@@ -93,12 +93,11 @@ describe("host statement: the plan against the network", () => {
     expect(same.states[0]?.detail).toContain("added by hand");
   });
 
-  it("checks like host add: subnet, gateway, DHCP range, with the first free address", () => {
+  it("checks like host add: subnet, gateway, broadcast, with the first free address", () => {
     const cases: [string, RegExp][] = [
       [`host default ${MAC} 10.0.0.5`, /not inside network "default"'s subnet 192.168.122.0\/24/],
       [`host default ${MAC} 192.168.122.1`, /the host's own address/],
       [`host default ${MAC} 192.168.122.255`, /network or broadcast address/],
-      [`host default ${MAC} 192.168.122.150`, /inside the network's DHCP range 192.168.122.100-192.168.122.254/],
     ];
     for (const [text, message] of cases) {
       const p = planFixedAddresses(hostsOf(text), sides({ live: bare, config: bare }), []);
@@ -108,10 +107,21 @@ describe("host statement: the plan against the network", () => {
       expect(s.diagnostic.code).toBe("bad-fixed-address");
       expect(formatDiagnostic(s.diagnostic)).toMatch(/^\/etc\/libvirt\/hooks\/rules.d\/10-test.rules:1:1: error: network "default": /);
       expect(s.diagnostic.message).toMatch(message);
+      if (!text.includes("10.0.0.5")) expect(s.diagnostic.hint).toContain("the first free one is 192.168.122.2");
       expect(p.changes).toEqual([]);
     }
-    const range = planFixedAddresses(hostsOf(`host default ${MAC} 192.168.122.150`), sides({ live: bare }), []).states[0];
-    expect(range?.state === "failed" && range.diagnostic.hint).toContain("the first free one is 192.168.122.2");
+  });
+
+  it("inside a DHCP range is fine (dnsmasq reserves it), unless dnsmasq has leased it to another MAC now", () => {
+    // libvirt's stock default network: the range spans the whole subnet.
+    const stock = network("default", "virbr0", "nat", `<ip address='192.168.122.1' prefix='24'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip>`);
+    const [h] = hostsOf(`host default ${MAC} 192.168.122.10 web`);
+    expect(planFixedAddresses([h!], sides({ live: stock, config: stock, leases: [{ ip: "192.168.122.10", mac: MAC }] }), []).changes).toHaveLength(1);
+    const taken = planFixedAddresses([h!], sides({ live: stock, config: stock, leases: [{ ip: "192.168.122.10", mac: "52:54:00:00:00:01", hostname: "other" }, { ip: "192.168.122.2", mac: "52:54:00:00:00:02" }] }), []);
+    const s = taken.states[0]!;
+    expect(s.state === "failed" && s.diagnostic.message).toBe('network "default": 192.168.122.10 is inside the network\'s DHCP range 192.168.122.2-192.168.122.254 and dnsmasq has leased it to 52:54:00:00:00:01 (other)');
+    expect(s.state === "failed" && s.diagnostic.hint).toContain("the first free one is 192.168.122.3");
+    expect(taken.changes).toEqual([]);
   });
 
   it("reports an entry added by hand that contradicts the statement, with the command that frees its place; never touches it", () => {
@@ -181,7 +191,7 @@ describe("forwards by name resolve through declared fixed addresses", () => {
   });
 
   it("a declaration the network refuses gives no address (the forward says no-fixed-address, with the host statement to write)", () => {
-    const c = compileText(`host default ${MAC} 192.168.122.150 web\nforward tcp 2222 to web:22`);
+    const c = compileText(`host default ${MAC} 192.168.122.1 web\nforward tcp 2222 to web:22`);
     const s = resolvePlan(c.rules, view([guest], [bare])).states[0];
     expect(s?.state).toBe("failed");
     expect(s?.state === "failed" && s.diagnostic.hint).toContain(`host default ${MAC} 192.168.122.2 web`);
