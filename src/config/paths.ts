@@ -10,9 +10,9 @@ export interface Paths {
   readonly stateDir: string;
   /**
    * Which DHCP host entries virt-hooks added to libvirt's networks (`host`
-   * rules). Beside the persistent network definitions it describes
-   * (/etc/libvirt/qemu/networks): it must outlive reboots as they do, and a
-   * backup or restore of /etc/libvirt keeps the two consistent.
+   * rules). Persistent, as those entries are; beside libvirt's own state of
+   * its networks (/var/lib/libvirt), so that it goes with libvirt's. The units
+   * may write there: StateDirectory=libvirt/virt-hooks (their sandbox).
    */
   readonly ownedHostsFile: string;
   /** dnsmasq's lease status files: <bridge>.status (JSON). */
@@ -34,7 +34,7 @@ export function defaultPaths(root = process.env.VIRT_HOOKS_ROOT ?? ""): Paths {
     rulesDir: at("/etc/libvirt/hooks/rules.d"),
     libvirtRunDir: at("/run/libvirt"),
     stateDir: at("/run/virt-hooks"),
-    ownedHostsFile: at("/etc/libvirt/hooks/fixed-addresses.json"),
+    ownedHostsFile: at("/var/lib/libvirt/virt-hooks/fixed-addresses.json"),
     dnsmasqDir: at("/var/lib/libvirt/dnsmasq"),
     qemuConfigDir: at("/etc/libvirt/qemu"),
     networkConf: at("/etc/libvirt/network.conf"),
