@@ -1,0 +1,264 @@
+// Host tier, issue 17: many hosts. Two booted Debian 12 hosts (vh-a, vh-b)
+// joined by a veth (10.99.0.1 <-> 10.99.0.2), libvirtd on TCP without auth
+// (lab only) and firewalld opening 16509/tcp and 49152-49215/tcp, the same
+// rules.d on both — a `host` statement (the guest's fixed address) and a
+// forward by name — and a real `virsh migrate --live --persistent
+// --undefinesource` of a paused diskless qemu guest, both ways, on both
+// targets (stock: libvirt 9.0 iptables backend; backports: libvirt 11.3
+// nftables). On each host a stand-in netns on virbr0 holds the guest's address
+// (a paused guest's tap carries nothing) and a client netns probes the
+// forward. Figures are printed with a "host-tier:" prefix.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { Host, makeRoot } from "./lab/boot.js";
+import { addClient, addGuest, connectOnce, copyCheckout, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
+
+const REPO = resolve(__dirname, "../..");
+const fig = (target: string, k: string, v: unknown) => console.log(`host-tier: [${target}] ${k} = ${v}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const GUEST = { name: "devstack", mac: "52:54:00:99:00:10", ip: "192.168.122.10", ports: [22], ns: "guest", veth: "vg" };
+const PORT = 1122;
+const RULES = `# the same file on every host (configuration management ships it)
+host default ${GUEST.mac} ${GUEST.ip} ${GUEST.name}
+forward tcp ${PORT} to ${GUEST.name}:22
+`;
+const LINK = { a: "10.99.0.1", b: "10.99.0.2" };
+const MIGRATION_PORTS = "49152-49215/tcp";
+const ENTRY = `<host mac='${GUEST.mac}' name='${GUEST.name}' ip='${GUEST.ip}'/>`;
+
+/** A stand-in for the guest without a domain: the host it migrates to answers once its forward exists. */
+function standIn(host: Host): void {
+  const r = host.execSync(`set -e
+ip netns add ${GUEST.ns}; ip link add ${GUEST.veth} type veth peer name eth0 netns ${GUEST.ns}; ip link set ${GUEST.veth} master virbr0 up
+ip -n ${GUEST.ns} link set lo up; ip -n ${GUEST.ns} addr add ${GUEST.ip}/24 dev eth0; ip -n ${GUEST.ns} link set eth0 up
+ip -n ${GUEST.ns} route add default via 192.168.122.1
+ip netns exec ${GUEST.ns} setsid node -e "require('net').createServer(s=>s.end('ok\\\\n')).listen(22)" </dev/null >/dev/null 2>&1 &
+for i in $(seq 40); do bridge link show dev ${GUEST.veth} | grep -q forwarding && ip netns exec ${GUEST.ns} ss -ltn | grep -q ':22 ' && break; sleep 0.2; done`);
+  if (r.code !== 0) throw new Error(`stand-in: ${r.stderr}`);
+}
+
+/** libvirt on TCP without auth, a host UUID of its own (both roots are one image), the migration ports open. */
+function libvirtOverTcp(host: Host, name: string): void {
+  const r = host.execSync(`set -e
+hostname ${name}; echo ${name} > /etc/hostname
+uuid=$(cat /proc/sys/kernel/random/uuid)
+for f in /etc/libvirt/libvirtd.conf /etc/libvirt/virtqemud.conf /etc/libvirt/virtproxyd.conf; do
+  [ -f $f ] && printf 'listen_tcp = 1\\nauth_tcp = "none"\\nhost_uuid = "%s"\\n' $uuid >> $f
+done
+if systemctl is-active -q libvirtd; then d=libvirtd; else d=virtproxyd; fi
+systemctl stop $d.service >/dev/null 2>&1 || true
+systemctl enable -q --now $d-tcp.socket
+systemctl restart virtqemud.service >/dev/null 2>&1 || true
+systemctl start $d.service
+firewall-cmd -q --zone=public --add-port=16509/tcp --add-port=${MIGRATION_PORTS}`);
+  if (r.code !== 0) throw new Error(`libvirt over TCP on ${name}: ${r.stderr}`);
+}
+
+const cursor = (h: Host) => h.execSync("journalctl -t virt-hooks -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'").stdout.trim();
+const journal = (h: Host, c: string, prio = "") => h.execSync(`journalctl -t virt-hooks -o cat ${prio ? `-p ${prio}` : ""} --after-cursor='${c}'`).stdout.trim().split("\n").filter(Boolean);
+/** Our rules that lead to the guest, on either backend. */
+const ourRules = (h: Host) =>
+  Number(h.execSync(`{ iptables-save -t nat 2>/dev/null | grep -c -- '--to-destination ${GUEST.ip}:22'; nft list table ip virt_hooks 2>/dev/null | grep -c '${GUEST.ip}'; } | awk '{s+=$1} END {print s+0}'`).stdout.trim());
+const entries = (h: Host, inactive: boolean) => h.execSync(`virsh net-dumpxml ${inactive ? "--inactive " : ""}default | grep '<host ' | sed 's/^ *//'`).stdout.trim();
+const domstate = (h: Host) => h.execSync(`virsh domstate ${GUEST.name} 2>/dev/null || echo none`).stdout.trim();
+
+/** First and last successful probe after `since` (ms since epoch), or undefined. */
+function span(samples: Sample[], since: number) {
+  const ok = samples.filter((s) => s.t >= since && s.ok);
+  return { first: ok[0]?.t, last: ok[ok.length - 1]?.t };
+}
+
+type Target = "stock" | "backports";
+const TARGETS: Target[] = (process.env.VH_HOST_TARGETS ?? "stock,backports").split(",").filter(Boolean) as Target[];
+
+describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) => {
+  let a: Host;
+  let b: Host;
+  const hosts = () => [a, b] as const;
+  /** Each host's journal cursor from just before rules.d arrived. */
+  const rulesAt = new Map<Host, string>();
+
+  beforeAll(async () => {
+    const root = makeRoot(target, REPO);
+    const t0 = Date.now();
+    [a, b] = await Promise.all([Host.boot(root, `vh-mig-a-${process.pid}`), Host.boot(root, `vh-mig-b-${process.pid}`)]);
+    fig(target, "boot of two hosts (s)", ((Date.now() - t0) / 1000).toFixed(1));
+    // The link: created in A's network namespace, its peer moved into B's by PID.
+    const link = spawnSync("nsenter", ["-t", String(a.pid), "-n", "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", String(b.pid)], { encoding: "utf8" });
+    if (link.status !== 0) throw new Error(`veth: ${link.stderr}`);
+    a.execSync(`ip addr add ${LINK.a}/24 dev va && ip link set va up`);
+    b.execSync(`ip addr add ${LINK.b}/24 dev vb && ip link set vb up`);
+    for (const [h, name] of [[a, "vh-a"], [b, "vh-b"]] as const) {
+      const i0 = Date.now();
+      if (process.env.VH_HOST_PREBUILT === "1") {
+        // Iterating: the executable built on this machine, installed as the release tarball installs it.
+        copyCheckout(h, REPO, "/root/virt-hooks");
+        h.copyIn(REPO, ["dist/virt-hooks"], "/root/virt-hooks");
+        const r = h.execSync("cd /root/virt-hooks && ./install.sh --no-build 2>&1");
+        if (r.code !== 0) throw new Error(`install on ${name}: ${r.stdout.slice(-2000)}`);
+      } else {
+        const r = installFromCheckout(h, REPO);
+        if (r.code !== 0) throw new Error(`install on ${name}: ${r.output.slice(-2000)}`);
+      }
+      fig(target, `install on ${name} (s)`, ((Date.now() - i0) / 1000).toFixed(1));
+      libvirtOverTcp(h, name);
+      startDefaultNetwork(h);
+      addClient(h);
+      // Configuration management ships rules.d; nothing has applied it yet (the
+      // units are stopped until each test says otherwise): the networks lack
+      // the guest's fixed address. A's apply adds it in the first test; B's
+      // unit after the guest has migrated there.
+      h.execSync("systemctl stop virt-hooks-watch.service virt-hooks-apply.timer virt-hooks-reapply.service");
+      rulesAt.set(h, cursor(h));
+      h.execSync(`mkdir -p /etc/libvirt/hooks/rules.d && cat > /etc/libvirt/hooks/rules.d/50-devstack.rules`, RULES);
+    }
+    addGuest(a, GUEST);
+    standIn(b);
+    const conn = a.execSync(`virsh -c qemu+tcp://${LINK.b}/system hostname`);
+    expect(conn.stdout.trim(), conn.stderr).toBe("vh-b");
+  }, 1_800_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it("apply converges the declared fixed address into A's network, live and persistent, and records it as ours", () => {
+    const r = a.execSync("virt-hooks apply");
+    expect([0, 4], r.stderr + r.stdout).toContain(r.code);
+    // Exactly one reconcile added it: this apply, or a unit that ran first.
+    const added = journal(a, rulesAt.get(a) as string).filter((l) => l.includes(`fixed addresses: added ${ENTRY} to network "default" (live and persistent)`));
+    expect(added, journal(a, rulesAt.get(a) as string).join("\n")).toHaveLength(1);
+    fig(target, "A: the reconcile that added the fixed address", JSON.stringify(added[0]));
+    expect(entries(a, false)).toBe(ENTRY);
+    expect(entries(a, true)).toBe(ENTRY);
+    expect(a.execSync("cat /var/lib/libvirt/virt-hooks/fixed-addresses.json").stdout).toContain(GUEST.mac);
+    // Once there, apply changes nothing (and says nothing of it).
+    expect(a.execSync("virt-hooks apply").stdout).not.toContain("fixed addresses");
+    expect(connectOnce(a, PORT)).toBe(true);
+    expect(connectOnce(b, PORT)).toBe(false);
+    expect(entries(b, false)).toBe("");
+    const status = a.execSync("virt-hooks status");
+    expect(status.stdout).toMatch(/FIXED ADDRESS[\s\S]*50-devstack.rules:2 +live +default/);
+    a.execSync("systemctl start virt-hooks-watch.service virt-hooks-apply.timer virt-hooks-reapply.service");
+  });
+
+  async function migrate(from: Host, to: Host, toAddr: string, label: string) {
+    const cursors = hosts().map(cursor);
+    const probes = hosts().map((h, i) => Probe.start(h, PORT, `${label.replace(/[^A-Za-z0-9]/g, "")}-${i}`));
+    await sleep(1500);
+    const t0 = Date.now();
+    const r = await from.exec(`virsh migrate --live --persistent --undefinesource ${GUEST.name} qemu+tcp://${toAddr}/system --migrateuri tcp://${toAddr}`);
+    const ms = Date.now() - t0;
+    await sleep(2500);
+    const samples = probes.map((p) => p.stop());
+    await sleep(1000); // the source's release hook, and the journal, catch up
+    const lines = hosts().map((h, i) => journal(h, cursors[i] as string));
+    const bad = hosts().map((h, i) => journal(h, cursors[i] as string, "warning"));
+    return { r, ms, t0, samples, lines, bad };
+  }
+
+  function report(label: string, m: Awaited<ReturnType<typeof migrate>>, src: 0 | 1) {
+    const dst = src === 0 ? 1 : 0;
+    const s = span(m.samples[src] as Sample[], m.t0 - 1500);
+    const d = span(m.samples[dst] as Sample[], m.t0);
+    fig(target, `${label}: virsh migrate (ms)`, m.ms);
+    fig(target, `${label}: source's forward last answered (ms after migrate began)`, s.last ? s.last - m.t0 : "never");
+    fig(target, `${label}: destination's forward first answered (ms after migrate began)`, d.first ? d.first - m.t0 : "never");
+    fig(target, `${label}: gap between the two (ms; negative: both answered at once)`, s.last && d.first ? d.first - s.last : "n/a");
+    ["vh-a", "vh-b"].forEach((n, i) => {
+      fig(target, `${label}: virt-hooks journal lines on ${n}`, m.lines[i]?.length);
+      fig(target, `${label}: of them error/warning on ${n}`, m.bad[i]?.length);
+      console.log((m.lines[i] ?? []).map((l) => `host-tier:   ${n}: ${l}`).join("\n"));
+    });
+    return { s, d };
+  }
+
+  /** A normal migration: the guest and its forward on the destination only, not one error or warning line on either host. */
+  async function migrateAndCheck(from: Host, to: Host, toAddr: string, label: string) {
+    const m = await migrate(from, to, toAddr, label);
+    expect(m.r.code, m.r.stderr + diagnose(to)).toBe(0);
+    const { d } = report(label, m, from === a ? 0 : 1);
+    expect([domstate(to), domstate(from)]).toEqual(["paused", "none"]);
+    expect(d.first, "the destination's forward answered").toBeDefined();
+    expect([connectOnce(to, PORT), connectOnce(from, PORT)]).toEqual([true, false]);
+    expect([ourRules(to) > 0, ourRules(from)]).toEqual([true, 0]);
+    expect(m.bad).toEqual([[], []]);
+    return m;
+  }
+
+  it("A -> B: the forward follows the guest, the per-guest migrate script's XML is used, no error or warning on either host; B's network lacked the fixed address and its apply unit adds it", async () => {
+    // A per-guest script on the destination rewrites the incoming XML (libvirt's migrate filter).
+    b.execSync(`mkdir -p /etc/libvirt/hooks/qemu.d/${GUEST.name}/migrate/begin && cat > /etc/libvirt/hooks/qemu.d/${GUEST.name}/migrate/begin/10-describe && chmod 755 /etc/libvirt/hooks/qemu.d/${GUEST.name}/migrate/begin/10-describe`,
+      "#!/bin/sh\nsed 's|</name>|</name><description>arrived on vh-b</description>|'\n");
+    expect(entries(b, false)).toBe("");
+    const m = await migrateAndCheck(a, b, LINK.b, "A->B");
+    expect(m.lines[1]?.join("\n")).toMatch(/qemu devstack start begin: .*rules 1 live/);
+    expect(m.lines[0]?.join("\n")).toMatch(/qemu devstack stopped end: .*rules 0 live, 1 waiting, 0 failed/);
+    expect(b.execSync(`virsh dumpxml ${GUEST.name}`).stdout).toContain("<description>arrived on vh-b</description>");
+    // B converges the fixed address from rules.d through its unit (as at boot, or every minute by its timer).
+    const u = b.execSync("systemctl start virt-hooks-apply.service");
+    expect(u.code, u.stderr).toBe(0);
+    fig(target, "B: virt-hooks-apply.service adding the fixed address (ms)", u.ms);
+    expect(entries(b, false)).toBe(ENTRY);
+    expect(entries(b, true)).toBe(ENTRY);
+    b.execSync("systemctl start virt-hooks-watch.service virt-hooks-apply.timer virt-hooks-reapply.service");
+    expect(connectOnce(b, PORT)).toBe(true);
+  });
+
+  it("B -> A: back again, the same, with every unit running on both", async () => {
+    // Give the watcher time to settle after its start.
+    await sleep(1500);
+    await migrateAndCheck(b, a, LINK.a, "B->A");
+    // B keeps its fixed address for the next time the guest comes.
+    expect(entries(b, false)).toBe(ENTRY);
+  });
+
+  it("a migration that fails part-way (the destination's firewall blocks the migration ports) leaves the source's forward working and nothing on the destination", async () => {
+    b.execSync(`firewall-cmd -q --zone=public --remove-port=${MIGRATION_PORTS}`);
+    const cursors = hosts().map(cursor);
+    const probe = Probe.start(a, PORT, "failed-0");
+    await sleep(1000);
+    const t0 = Date.now();
+    const r = await a.exec(`timeout 120 virsh migrate --live --persistent --undefinesource ${GUEST.name} qemu+tcp://${LINK.b}/system --migrateuri tcp://${LINK.b}`);
+    fig(target, "failed migration: virsh migrate (ms)", Date.now() - t0);
+    fig(target, "failed migration: virsh says", JSON.stringify(r.stderr.trim().split("\n")[0]));
+    await sleep(2000);
+    const samples = probe.stop();
+    b.execSync(`firewall-cmd -q --zone=public --add-port=${MIGRATION_PORTS}`);
+    expect(r.code).not.toBe(0);
+    const failedProbes = samples.filter((s) => s.t >= t0 && !s.ok).length;
+    fig(target, "failed migration: probes of A's forward that failed", `${failedProbes} of ${samples.filter((s) => s.t >= t0).length}`);
+    expect(failedProbes).toBe(0);
+    expect(domstate(a)).toBe("paused");
+    expect(domstate(b)).toBe("none");
+    expect(connectOnce(a, PORT)).toBe(true);
+    expect(connectOnce(b, PORT)).toBe(false);
+    expect([ourRules(a) > 0, ourRules(b)]).toEqual([true, 0]);
+    const lines = hosts().map((h, i) => journal(h, cursors[i] as string));
+    ["vh-a", "vh-b"].forEach((n, i) => console.log((lines[i] ?? []).map((l) => `host-tier:   failed: ${n}: ${l}`).join("\n")));
+    const bad = hosts().map((h, i) => journal(h, cursors[i] as string, "warning"));
+    fig(target, "failed migration: error/warning lines (A, B)", `${bad[0]?.length}, ${bad[1]?.length}`);
+    expect(bad).toEqual([[], []]);
+  });
+
+  it("a statement that leaves rules.d takes its entry with it; an entry added by hand that contradicts one is reported with the fix and left alone", () => {
+    // Hand-added on B for another guest's MAC at the address a new statement wants.
+    b.execSync(`virsh net-update default add ip-dhcp-host "<host mac='52:54:00:99:00:77' name='other' ip='192.168.122.77'/>" --live --config`);
+    b.execSync(`cat > /etc/libvirt/hooks/rules.d/60-web.rules`, "host default 52:54:00:99:00:20 192.168.122.77 web\n");
+    const r = b.execSync("virt-hooks apply");
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("60-web.rules:1:1: error: network \"default\" already gives address 192.168.122.77 to <host mac='52:54:00:99:00:77' name='other' ip='192.168.122.77'/> (running network), an entry virt-hooks did not add: it is left as it is [fixed-address-conflict]");
+    expect(r.stderr).toContain(`hint: to let this statement replace it: virsh net-update default delete ip-dhcp-host "<host mac='52:54:00:99:00:77' name='other' ip='192.168.122.77'/>" --live --config && virt-hooks apply`);
+    expect(entries(b, false)).toContain("name='other'");
+    // The devstack statement leaves rules.d on B: its entry goes (ours), the hand-added one stays.
+    b.execSync("rm /etc/libvirt/hooks/rules.d/50-devstack.rules /etc/libvirt/hooks/rules.d/60-web.rules");
+    const r2 = b.execSync("virt-hooks apply");
+    expect(r2.stdout).toContain(`fixed addresses: deleted ${ENTRY} from network "default" (live and persistent)`);
+    expect(entries(b, false)).toBe("<host mac='52:54:00:99:00:77' name='other' ip='192.168.122.77'/>");
+    expect(entries(b, true)).toBe("<host mac='52:54:00:99:00:77' name='other' ip='192.168.122.77'/>");
+    b.execSync(`cat > /etc/libvirt/hooks/rules.d/50-devstack.rules`, RULES);
+    expect(b.execSync("virt-hooks apply").stdout).toContain("fixed addresses: added");
+  });
+});
