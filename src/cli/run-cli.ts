@@ -184,7 +184,8 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
   }
   const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started, hostsNote(result.hosts));
   io.out(line + "\n");
-  if (!dryRun) await openLogSink(paths).write(result.families.some((f) => f.error) ? "error" : hostProblems.length ? "warning" : "info", [line, ...hostProblems]);
+  // Problems went to stderr above, as a failed forward's do (a unit's stderr is in the journal too).
+  if (!dryRun) await openLogSink(paths).write(result.families.some((f) => f.error) ? "error" : "info", [line]);
   return code;
 }
 

@@ -73,6 +73,8 @@ export async function runWatch(paths: Paths): Promise<number> {
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
         const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
+        // virsh refusing a fixed address's change: said once, as a failed transaction is.
+        for (const p of result.hosts.problems) problem(`watch: ${p}`);
         if (failed) {
           problem(line.replace(/; \d+ ms$/, ""));
           trigger.poke("retry after a failed reconcile", retry.next());

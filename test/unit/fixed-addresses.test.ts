@@ -1,12 +1,14 @@
 // `host NETWORK MAC IP [NAME]`: parse, compile, the plan of DHCP host entries
 // against a network's live and persistent sides, and forwards that resolve
 // through declared entries. Pure; the e2e tier runs the same against libvirtd.
-import { readFileSync, readdirSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { planFixedAddresses, type NetworkSides, type OwnedHost } from "../../src/plan/fixed-addresses.js";
 import { resolvePlan } from "../../src/plan/resolve.js";
 import { netUpdateArgv } from "../../src/cli/converge-hosts.js";
+import { readOwnedHosts, writeOwnedHosts } from "../../src/effects/state-store.js";
 import { formatDiagnostic } from "../../src/rules/diagnostic.js";
 import { formatSpan } from "../../src/rules/source.js";
 import { compileText } from "../helpers/rules.js";
@@ -201,6 +203,25 @@ describe("forwards by name resolve through declared fixed addresses", () => {
     const c = compileText(`host default 52:54:00:00:00:99 192.168.122.99\nforward tcp 1122 to devstack:22`);
     const p = resolvePlan(c.rules, view([domain("devstack", [["52:54:00:6c:3c:11", "default"]])], [defaultNet]));
     expect(p.forwards[0]).toMatchObject({ targetAddress: "192.168.122.11" });
+  });
+});
+
+describe("the record of what is ours", () => {
+  it("round-trips, and is not believed when others could have written it (then nothing is deleted)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vh-owned-"));
+    try {
+      const file = join(dir, "sub", "fixed-addresses.json");
+      expect(readOwnedHosts(file)).toEqual({ owned: [] });
+      const owned: OwnedHost[] = [{ network: "default", entry: { mac: MAC, name: "web", address: "192.168.122.20" } }, { network: "six", entry: { name: "web", address: "fd00::20" } }];
+      writeOwnedHosts(file, owned);
+      expect(readOwnedHosts(file)).toEqual({ owned });
+      chmodSync(file, 0o666);
+      const r = readOwnedHosts(file);
+      expect(r.owned).toEqual([]);
+      expect(r.problem).toContain("chmod go-w");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
