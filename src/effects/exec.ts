@@ -1,8 +1,14 @@
 // Runs a tool with an argv array (never a shell) and a fixed, minimal
-// environment, through execa (the project's process layer: argv arrays, timeouts,
-// no shell). It is imported lazily: events we ignore never pay for it; one that
-// runs a tool pays about 20 ms to load it (bench/RESULTS.md).
+// environment. The firewall tools a hook runs (iptables-save/-restore, nft,
+// ip) take their input whole and give their output whole, so they go through
+// node:child_process's spawnSync directly (light-spawn.ts): no streams, no
+// event-loop plumbing, and no process-layer module graph. Loading execa made
+// Node build process.stdin/stdout/stderr as streams on every event that acts
+// (its module initialisation lists them), about 15 ms of a 100 ms hook here
+// (--cpu-prof; issue 15). execa stays the process layer where streams matter
+// (effects/line-source.ts: long-lived monitors read line by line).
 import { existsSync } from "node:fs";
+import { spawnTool } from "./light-spawn.js";
 
 export interface ToolResult {
   readonly exitCode: number;
@@ -33,21 +39,5 @@ export const TOOL_TIMEOUT_MS = 20_000;
 /** Output kept per stream; iptables-save of a big host is well below this. */
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
-export const runTool: RunTool = async (tool, args, input) => {
-  const { execa } = await import("execa");
-  const result = await execa(tool, [...args], {
-    input: input ?? "",
-    reject: false,
-    timeout: TOOL_TIMEOUT_MS,
-    maxBuffer: MAX_OUTPUT_BYTES,
-    env: { PATH: toolPath(), LC_ALL: "C" },
-    extendEnv: false,
-    stripFinalNewline: false,
-    // The hook's own stdout is libvirt's: a tool must never write there.
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const exitCode = typeof result.exitCode === "number" ? result.exitCode : 1;
-  const why = result.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : result.exitCode === undefined ? `cannot run ${tool}: ${result.message}` : "";
-  return { exitCode, stdout: String(result.stdout ?? ""), stderr: String(result.stderr ?? "") + why };
-};
+export const runTool: RunTool = async (tool, args, input) =>
+  spawnTool(tool, args, { input: input ?? "", timeoutMs: TOOL_TIMEOUT_MS, maxBytes: MAX_OUTPUT_BYTES, env: { PATH: toolPath(), LC_ALL: "C" } });
