@@ -215,32 +215,51 @@ describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) =
     expect(entries(b, false)).toBe(ENTRY);
   });
 
-  it("a migration that fails part-way (the destination's firewall blocks the migration ports) leaves the source's forward working and nothing on the destination", async () => {
-    b.execSync(`firewall-cmd -q --zone=public --remove-port=${MIGRATION_PORTS}`);
+  /**
+   * A -> B that `breakIt` makes fail (it runs while virsh migrates; its output is
+   * returned): A's forward answers throughout, B ends with no guest and no rule,
+   * neither logs an error or warning.
+   */
+  async function failingMigration(label: string, tag: string, breakIt: () => Promise<string>) {
     const cursors = hosts().map(cursor);
-    const probe = Probe.start(a, PORT, "failed-0");
+    const broken = breakIt();
+    const probe = Probe.start(a, PORT, tag);
     await sleep(1000);
     const t0 = Date.now();
     const r = await a.exec(`timeout 120 virsh migrate --live --persistent --undefinesource ${GUEST.name} qemu+tcp://${LINK.b}/system --migrateuri tcp://${LINK.b}`);
-    fig(target, "failed migration: virsh migrate (ms)", Date.now() - t0);
-    fig(target, "failed migration: virsh says", JSON.stringify(r.stderr.trim().split("\n")[0]));
+    fig(target, `${label}: virsh migrate (ms)`, Date.now() - t0);
+    fig(target, `${label}: virsh says`, JSON.stringify(r.stderr.trim().split("\n")[0]));
+    const what = await broken;
     await sleep(2000);
     const samples = probe.stop();
-    b.execSync(`firewall-cmd -q --zone=public --add-port=${MIGRATION_PORTS}`);
     expect(r.code).not.toBe(0);
-    const failedProbes = samples.filter((s) => s.t >= t0 && !s.ok).length;
-    fig(target, "failed migration: probes of A's forward that failed", `${failedProbes} of ${samples.filter((s) => s.t >= t0).length}`);
+    const failedProbes = samples.filter((x) => x.t >= t0 && !x.ok).length;
+    fig(target, `${label}: probes of A's forward that failed`, `${failedProbes} of ${samples.filter((x) => x.t >= t0).length}`);
     expect(failedProbes).toBe(0);
-    expect(domstate(a)).toBe("paused");
-    expect(domstate(b)).toBe("none");
-    expect(connectOnce(a, PORT)).toBe(true);
-    expect(connectOnce(b, PORT)).toBe(false);
+    expect([domstate(a), domstate(b)]).toEqual(["paused", "none"]);
+    expect([connectOnce(a, PORT), connectOnce(b, PORT)]).toEqual([true, false]);
     expect([ourRules(a) > 0, ourRules(b)]).toEqual([true, 0]);
     const lines = hosts().map((h, i) => journal(h, cursors[i] as string));
-    ["vh-a", "vh-b"].forEach((n, i) => console.log((lines[i] ?? []).map((l) => `host-tier:   failed: ${n}: ${l}`).join("\n")));
+    ["vh-a", "vh-b"].forEach((n, i) => console.log((lines[i] ?? []).map((l) => `host-tier:   ${tag}: ${n}: ${l}`).join("\n")));
     const bad = hosts().map((h, i) => journal(h, cursors[i] as string, "warning"));
-    fig(target, "failed migration: error/warning lines (A, B)", `${bad[0]?.length}, ${bad[1]?.length}`);
+    fig(target, `${label}: error/warning lines (A, B)`, `${bad[0]?.length}, ${bad[1]?.length}`);
     expect(bad).toEqual([[], []]);
+    return what;
+  }
+
+  it("a migration that fails part-way (the destination's firewall blocks the migration ports) leaves the source's forward working and nothing on the destination", async () => {
+    b.execSync(`firewall-cmd -q --zone=public --remove-port=${MIGRATION_PORTS}`);
+    try {
+      await failingMigration("failed migration", "blocked", async () => "");
+    } finally {
+      b.execSync(`firewall-cmd -q --zone=public --add-port=${MIGRATION_PORTS}`);
+    }
+  });
+
+  it("a migration whose destination qemu is killed part-way leaves the source's forward working and nothing on the destination", async () => {
+    // On B: kill the incoming qemu the moment it exists (the transfer itself takes about a second).
+    const killer = async () => (await b.exec(`for i in $(seq 3000); do p=$(pgrep -f '[q]emu-system.*-incoming') && { sleep 0.2; kill -9 $p; echo killed; exit 0; }; sleep 0.01; done; echo none`)).stdout.trim();
+    expect(await failingMigration("killed destination qemu", "killed", killer)).toBe("killed");
   });
 
   it("a statement that leaves rules.d takes its entry with it; an entry added by hand that contradicts one is reported with the fix and left alone", () => {
