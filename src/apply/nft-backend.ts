@@ -1,29 +1,50 @@
-// The nftables backend: observe (which tables exist, libvirt's forward chain),
-// render, and apply ONE `nft -f -` transaction per family. The transaction is
+// The nftables backend: observe (one `nft -j -s list ruleset` per family: which
+// tables exist, libvirt's forward chain, our table's fingerprint), render, and
+// apply ONE `nft -f -` transaction per family. The transaction is
 // skipped when our table already holds what we last applied (recorded hash)
 // and libvirt's chain still starts with our accept.
-import { createHash } from "node:crypto";
 import type { Family } from "../net/ip.js";
 import type { Plan } from "../plan/intents.js";
-import { NFT_LIBVIRT_TABLE, renderNft } from "../render/nftables.js";
-import { libvirtRuleInPlace, parseNftChainRules, parseNftTables, renderNftRemoval, renderNftTransaction, type NftObserved } from "../render/nft-transaction.js";
+import { NFT_LIBVIRT_RULE_COMMENT, NFT_LIBVIRT_TABLE, NFT_TABLE, renderNft } from "../render/nftables.js";
+import { parseNftRuleset } from "../render/observed.js";
+import { digest } from "./digest.js";
+import { libvirtRuleInPlace, renderNftRemoval, renderNftTransaction, type NftObserved } from "../render/nft-transaction.js";
 import type { RunTool } from "../effects/exec.js";
 import type { FamilySync } from "./iptables-backend.js";
 
 const fam = (family: Family) => (family === 4 ? "ip" : "ip6");
 
-export async function observeNft(run: RunTool, family: Family): Promise<NftObserved | { error: string }> {
-  const tables = await run("nft", ["-j", "list", "tables", fam(family)]);
-  if (tables.exitCode !== 0) return { error: `nft list tables failed (exit ${tables.exitCode}): ${tables.stderr.trim()}` };
-  const t = parseNftTables(tables.stdout, fam(family));
-  if (!t.libvirtTable) return { ...t, libvirtForward: [] };
-  const chain = await run("nft", ["-j", "list", "chain", fam(family), NFT_LIBVIRT_TABLE, "forward"]);
-  // libvirt's table without a forward chain: nothing of libvirt's to sit in front of.
-  if (chain.exitCode !== 0) return { ...t, libvirtTable: false, libvirtForward: [] };
-  return { ...t, libvirtForward: parseNftChainRules(chain.stdout) };
+/** NftObserved, with the fingerprint of our table when it exists. */
+export interface NftSeen extends NftObserved {
+  readonly fingerprint?: string;
 }
 
-export const tableHash = (body: string) => createHash("sha256").update(body).digest("hex").slice(0, 16);
+/** Our table and libvirt's forward chain, from ONE listing per family (render/observed.ts), with our table's fingerprint. */
+export async function observeNft(run: RunTool, family: Family): Promise<NftSeen | { error: string }> {
+  const r = await run("nft", ["-j", "-s", "list", "ruleset", fam(family)]);
+  if (r.exitCode !== 0) return { error: `nft list ruleset failed (exit ${r.exitCode}): ${r.stderr.trim()}` };
+  let seen;
+  try {
+    seen = parseNftRuleset(r.stdout, fam(family), { ours: NFT_TABLE, libvirt: NFT_LIBVIRT_TABLE, libvirtComment: NFT_LIBVIRT_RULE_COMMENT });
+  } catch (e) {
+    return { error: `nft -j list ruleset: unreadable output (${(e as Error).message})` };
+  }
+  const { ourTableText, ...observed } = seen;
+  return ourTableText ? { ...observed, fingerprint: digest(ourTableText) } : observed;
+}
+
+/**
+ * What the kernel holds in our table, as a digest of nft's own stateless
+ * listing: taken right after we apply, and compared before we trust a
+ * recorded "already in sync" (apply/reconcile.ts). undefined when the table is
+ * absent or nft fails: never equal to a recorded fingerprint.
+ */
+export async function nftTableFingerprint(run: RunTool, family: Family): Promise<string | undefined> {
+  const o = await observeNft(run, family);
+  return "error" in o ? undefined : o.fingerprint;
+}
+
+export const tableHash = (body: string) => digest(body).slice(0, 16);
 
 /** Multiset difference of lines: what a change adds and removes. */
 export function lineChanges(before: readonly string[], after: readonly string[]): { added: number; removed: number } {
@@ -44,6 +65,8 @@ export async function syncNft(
   family: Family,
   dryRun: boolean,
   recorded: { readonly hash?: string; readonly rules: readonly string[] } | undefined,
+  /** The caller's own look at the kernel, used for the first attempt (a retry looks again). */
+  observed?: NftObserved,
 ): Promise<FamilySync> {
   const recordedHash = recorded?.hash;
   const desired = renderNft(plan, family);
@@ -51,7 +74,7 @@ export async function syncNft(
   const base = { family, rules: desired.lines, backend: "nftables" as const, hash };
   let lastError = "";
   for (let attempt = 0; attempt < 2; attempt++) {
-    const o = await observeNft(run, family);
+    const o = attempt === 0 && observed ? observed : await observeNft(run, family);
     if ("error" in o) return { ...base, added: 0, removed: 0, error: o.error };
     const tableOk = desired.empty ? !o.ourTable : o.ourTable && recordedHash === hash;
     const libvirtOk = !o.libvirtTable || (desired.empty ? !o.libvirtForward.some((r) => r.ours) : libvirtRuleInPlace(o));

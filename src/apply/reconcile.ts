@@ -1,7 +1,6 @@
 // One reconcile: the whole desired state from rules and the running host, made
 // true in the kernel, and recorded. Used by every hook event and by `apply`.
 import { readTextIfAny } from "../effects/read-text.js";
-import { createHash } from "node:crypto";
 import type { Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
 import { chooseBackend, type BackendChoice, type BackendName } from "../host/backend.js";
@@ -12,11 +11,11 @@ import { renderNft } from "../render/nftables.js";
 import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
 import { readState, readVerified, writeState, writeVerified, type AppliedFamily, type AppliedState, type Verified } from "../effects/state-store.js";
-import { nftTableFingerprint } from "../effects/nft-fingerprint.js";
 import { countStates, type RuleCounts } from "../plan/intents.js";
 import { defaultPaths } from "../config/paths.js";
 import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
-import { removeNft, syncNft } from "./nft-backend.js";
+import { nftTableFingerprint, observeNft, removeNft, syncNft } from "./nft-backend.js";
+import { digest } from "./digest.js";
 
 export interface ReconcileOptions {
   readonly rules: RuleSet;
@@ -106,7 +105,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
  */
 function desiredKey(plan: Plan, backend: BackendName): string {
   const rendered = ([4, 6] as const).map((f) => (backend === "nftables" ? renderNft(plan, f).body : renderIptables(plan, f).rules.map((r) => `${r.table} ${r.chain} ${r.spec}`).join("\n")));
-  return createHash("sha256").update(JSON.stringify([backend, rendered])).digest("hex");
+  return digest(backend, ...rendered);
 }
 
 function coveredBy(v: Verified | undefined, startedAt: bigint, key: string): boolean {
@@ -145,17 +144,19 @@ function unchanged(state: AppliedState): FamilySync[] {
  * last applied equals the desired one. That record says what we wrote, not
  * what the kernel holds now: a table someone flushed or edited since would
  * never be repaired. So the record is trusted only while nft's own listing of
- * the table still hashes to what it printed right after our last apply (one
- * `nft -s list table` per event); on any mismatch, or no fingerprint yet,
+ * the table still hashes to what it printed right after our last apply (the
+ * one `nft -j -s list ruleset` an event makes, which syncNft then reuses); on any mismatch, or no fingerprint yet,
  * syncNft sees no record and rewrites the whole table. After a transaction the
  * new listing is fingerprinted for the next event.
  */
 async function syncNftVerified(o: ReconcileOptions, plan: Plan, family: Family, recorded: AppliedFamily | undefined): Promise<FamilySync> {
   const mine = recorded?.backend === "nftables" ? recorded : undefined;
-  const trusted = mine?.kernelHash !== undefined && (await nftTableFingerprint(o.run, family)) === mine.kernelHash ? mine : undefined;
-  const sync = await syncNft(o.run, plan, family, o.dryRun, trusted);
+  const seen = await observeNft(o.run, family);
+  const trusted = mine?.kernelHash !== undefined && !("error" in seen) && seen.fingerprint === mine.kernelHash ? mine : undefined;
+  const sync = await syncNft(o.run, plan, family, o.dryRun, trusted, "error" in seen ? undefined : seen);
   if (sync.error || o.dryRun) return sync;
-  const kernelHash = sync.transaction === undefined && trusted ? trusted.kernelHash : await nftTableFingerprint(o.run, family);
+  // No transaction: the kernel still holds what the look before saw.
+  const kernelHash = sync.transaction === undefined ? ("error" in seen ? undefined : seen.fingerprint) : await nftTableFingerprint(o.run, family);
   return kernelHash ? { ...sync, kernelHash } : sync;
 }
 

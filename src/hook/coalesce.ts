@@ -16,7 +16,7 @@
 // Then this hook's desired state is the one that reconcile made true, and it
 // is done. Anything else (other corrections, links, re-attach, a vetoable
 // event, a reconcile with failed rules or errors) takes the full path.
-import { createHash } from "node:crypto";
+import { digest } from "../apply/digest.js";
 import type { Correction } from "../host/view.js";
 import type { DomainInfo } from "../libvirt/domain.js";
 import type { SourceFile } from "../rules/source.js";
@@ -31,10 +31,7 @@ export interface CoalesceInputs {
 
 /** The key a clean reconcile records and a later hook compares with. */
 export function inputsKey(i: CoalesceInputs): string {
-  const h = createHash("sha256");
-  for (const f of i.rules) h.update(`${f.path}\0${f.text.length}\0${f.text}\0`);
-  h.update(`\0status\0${i.statusIdentity}\0conf\0${i.networkConf ?? "(none)"}`);
-  return h.digest("hex");
+  return digest(...i.rules.flatMap((f) => [f.path, f.text]), "status", i.statusIdentity, "conf", i.networkConf ?? "(none)");
 }
 
 /**

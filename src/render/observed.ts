@@ -53,3 +53,50 @@ export function parseIptablesSave(text: string): ObservedIptables {
 }
 
 export const observedKey = key;
+
+/**
+ * What `nft -j -s list ruleset ip|ip6` says about the parts we care about, in
+ * one listing (issue 15: it replaced `list tables`, `list chain … forward` and
+ * `-s list table`, three processes an event): whether our table and libvirt's
+ * exist, the rules of libvirt's `forward` chain in order (handle, ours or not),
+ * and a fingerprint of everything in our table. `-s` (stateless) lists
+ * counters as null, so traffic does not change the fingerprint; handles do
+ * appear in it, and change only when a table, chain, rule or set is rewritten.
+ */
+export interface NftRulesetObserved {
+  readonly ourTable: boolean;
+  readonly libvirtTable: boolean;
+  readonly libvirtForward: readonly { readonly handle: number; readonly ours: boolean }[];
+  /** JSON of our table's objects in listing order, one per line ("" when absent): what is fingerprinted. */
+  readonly ourTableText: string;
+}
+
+interface NftItem {
+  readonly [kind: string]: { readonly family?: string; readonly name?: string; readonly table?: string; readonly chain?: string; readonly handle?: number; readonly comment?: string } | undefined;
+}
+
+export function parseNftRuleset(json: string, fam: "ip" | "ip6", names: { readonly ours: string; readonly libvirt: string; readonly libvirtComment: string }): NftRulesetObserved {
+  const items = ((JSON.parse(json) as { nftables?: NftItem[] }).nftables ?? []);
+  let ourTable = false;
+  let libvirtTable = false;
+  let libvirtChain = false;
+  const libvirtForward: { handle: number; ours: boolean }[] = [];
+  const ourText: string[] = [];
+  for (const item of items) {
+    const kind = Object.keys(item)[0];
+    const o = kind === undefined ? undefined : item[kind];
+    if (!o || kind === "metainfo" || o.family !== fam) continue;
+    const table = kind === "table" ? o.name : o.table;
+    if (table === names.ours) {
+      if (kind === "table") ourTable = true;
+      ourText.push(JSON.stringify(item));
+    } else if (table === names.libvirt) {
+      if (kind === "table") libvirtTable = true;
+      else if (kind === "chain" && o.name === "forward") libvirtChain = true;
+      else if (kind === "rule" && o.chain === "forward" && typeof o.handle === "number") libvirtForward.push({ handle: o.handle, ours: o.comment === names.libvirtComment });
+    }
+  }
+  // libvirt's table without a forward chain: nothing of libvirt's to sit in front of.
+  const withChain = libvirtTable && libvirtChain;
+  return { ourTable, libvirtTable: withChain, libvirtForward: withChain ? libvirtForward : [], ourTableText: ourTable ? ourText.join("\n") : "" };
+}
