@@ -84,10 +84,18 @@ for i in $(seq 40); do bridge link show dev ${g.veth} | grep -q forwarding && br
   if (r.code !== 0) throw new Error(`guest ${g.name}: ${r.stderr}`);
 }
 
-/** Puts a stand-in's veth back on virbr0 (a network restart deletes the bridge; libvirt knows nothing of the veth). */
-export function reattachStandIn(host: Host, g: Guest): void {
+/**
+ * Puts a stand-in's veth back on virbr0 (a network restart deletes the bridge;
+ * libvirt knows nothing of the veth) and waits until the port forwards: with
+ * STP on (libvirt's default network) the kernel holds a new port in listening
+ * and learning for its 2 s minimum forward delay each. Returns that wait in ms.
+ */
+export function reattachStandIn(host: Host, g: Guest): number {
+  const t0 = Date.now();
   host.execSync(`for i in $(seq 50); do ip link show virbr0 >/dev/null 2>&1 && break; sleep 0.1; done
-ip link set ${g.veth} master virbr0 up`);
+ip link set ${g.veth} master virbr0 up
+for i in $(seq 100); do bridge link show dev ${g.veth} | grep -q 'state forwarding' && break; sleep 0.05; done`);
+  return Date.now() - t0;
 }
 
 /** The client outside the host: netns `client` on veth vc, 10.77.0.2 → 10.77.0.1. */
