@@ -2,6 +2,7 @@
 // report, maybe refuse. Loaded by run-hook.ts only once the policy said
 // "reconcile": this module pulls in the XML parser and the firewall code,
 // which events we ignore must never pay for.
+import { join } from "node:path";
 import { readTextIfAny } from "../effects/read-text.js";
 import type { HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
@@ -65,7 +66,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       result = coveredResult(c.paths.stateDir, verified.counts);
     } else {
       // Re-attach looks at every running guest; otherwise only the ones rules name.
-      const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : now.interest.domains);
+      const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections));
       const view = correctView(read.view, corrections);
       if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
       if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
@@ -98,10 +99,45 @@ function rulesNow(c: EventContext): EventContext {
  */
 function coalescingKey(c: EventContext, reattach: boolean, corrections: readonly Correction[]): string | undefined {
   if (reattach || c.decision.links || c.decision.vetoable) return undefined;
-  if (!correctionsRedundant(corrections, (name) => readDomainStatus(c.paths.libvirtRunDir, name))) return undefined;
+  if (!correctionsRedundant(corrections, (name) => statusUnlessSame(c.paths.libvirtRunDir, name, c.xml, corrections))) return undefined;
   return inputsKey({ rules: c.files.files, statusIdentity: statusIdentity(c.paths.libvirtRunDir, c.interest.domains), networkConf: readTextIfAny(c.paths.networkConf) });
 }
 
+/**
+ * The domains whose status files are worth parsing: not those this event
+ * replaces (domain-up: the event's own XML wins) or removes (domain-down)
+ * anyway, unless a port correction needs the recorded domain. A parse of a
+ * status file is the largest single cost of an event that acts (issue 15).
+ */
+function withoutReplaced(domains: ReadonlySet<string>, corrections: readonly Correction[]): ReadonlySet<string> {
+  const replaced = new Set<string>();
+  for (const k of corrections) if (k.kind === "domain-up" || k.kind === "domain-down") replaced.add(k.kind === "domain-up" ? k.domain.name : k.name);
+  for (const k of corrections) if (k.kind === "port-up" || k.kind === "port-down") replaced.delete(k.owner);
+  if (replaced.size === 0) return domains;
+  return new Set([...domains].filter((d) => !replaced.has(d)));
+}
+
+/**
+ * A domain's status file, parsed, for correctionsRedundant; but when its
+ * <domain> element is the very text libvirt sent this event (a reconnect:
+ * libvirt hands the hook the element it keeps there), the event's domain as
+ * already parsed: parseDomainStatusXml parses exactly that element.
+ */
+function statusUnlessSame(runDir: string, name: string, xml: string, corrections: readonly Correction[]) {
+  const up = corrections.find((k) => k.kind === "domain-up" && k.domain.name === name);
+  const text = readTextIfAny(join(runDir, "qemu", `${name}.xml`));
+  if (text === undefined) return undefined;
+  if (up?.kind === "domain-up") {
+    // The element as parseDomainStatusXml cuts it out.
+    const root = text.indexOf("<domstatus");
+    const open = /<domain[\s>]/g;
+    open.lastIndex = Math.max(root, 0);
+    const start = root < 0 ? -1 : (open.exec(text)?.index ?? -1);
+    const end = text.lastIndexOf("</domain>");
+    if (start > root && end > start && text.slice(start, end + "</domain>".length) === xml.trim()) return up.domain;
+  }
+  return readDomainStatus(runDir, name);
+}
 
 function parseEventXml(event: HookEvent, needs: "domain-xml" | "network-xml" | "nothing", xml: string): { input: EventInput; problems: string[] } {
   const problems: string[] = [];
