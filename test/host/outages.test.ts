@@ -109,6 +109,21 @@ virt-hooks apply`);
     }, 900_000);
     afterAll(async () => { await host?.stop(); });
 
+    /**
+     * One trial: a probe running, `act` breaks something; the outage counts from
+     * when `act` started, or from the time it returns (after a network restart).
+     */
+    const outageOf = async (tag: string, act: () => number | void): Promise<number> => {
+      const probe = Probe.start(host, PORT, tag);
+      await sleep(800);
+      const started = Date.now();
+      const since = act() ?? started;
+      await probe.awaitRecovery(since, 15_000);
+      return outageMs(probe.stop(), since);
+    };
+    /** Damage to our own objects only, for the watcher's degraded cases. */
+    const damage = target === "stock" ? "iptables -D FORWARD -j VIRT_HOOKS_FWD" : "nft delete table ip virt_hooks";
+
     it("the watcher runs and watches both firewalld and netfilter", () => {
       expect(host.execSync("systemctl is-active virt-hooks-watch").stdout.trim()).toBe("active");
       const s = JSON.parse(host.execSync("virt-hooks status --json").stdout) as { watcher?: unknown };
@@ -132,17 +147,14 @@ virt-hooks apply`);
             throw new Error(`trial ${i + 1}: the forward is not up before the trial\n${diagnose(host)}`);
           }
           await sleep(1500);
-          const probe = Probe.start(host, PORT, `${target}-${i}`);
-          await sleep(800);
-          const started = Date.now();
-          const r = host.execSync(c.action);
-          // The bridge's own wait for a new port (STP forward delay) is not an outage of ours.
-          if (c.restartsNetwork) stpWaits.push(reattachStandIn(host, WEB));
-          const since = c.measureFrom === "end" ? Date.now() : started;
-          expect(r.code, `${c.action}: ${r.stderr}`).toBe(0);
-          await probe.awaitRecovery(since, 15_000);
-          const samples = probe.stop();
-          outages.push(outageMs(samples, since));
+          outages.push(await outageOf(`${target}-${i}`, () => {
+            const started = Date.now();
+            const r = host.execSync(c.action);
+            expect(r.code, `${c.action}: ${r.stderr}`).toBe(0);
+            // The bridge's own wait for a new port (STP forward delay) is not an outage of ours.
+            if (c.restartsNetwork) stpWaits.push(reattachStandIn(host, WEB));
+            return c.measureFrom === "end" ? Date.now() : started;
+          }));
           if (c.restore) expect(host.execSync(c.restore).code).toBe(0);
         }
         const worst = Math.max(...outages);
@@ -159,6 +171,54 @@ virt-hooks apply`);
       expect(tap).toMatch(/^vnet/);
       expect(host.execSync(`bridge link show dev ${tap}`).stdout).toMatch(/master virbr0/);
     });
+
+    it("idle, the watcher uses no CPU (no polling loop); its memory", async () => {
+      const pid = host.execSync("systemctl show -p MainPID --value virt-hooks-watch").stdout.trim();
+      const ticks = () => {
+        const f = host.execSync(`cat /proc/${pid}/stat`).stdout.split(") ")[1]!.split(" ");
+        return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks
+      };
+      await sleep(3000);
+      const a = ticks();
+      await sleep(10_000);
+      const used = ticks() - a;
+      const rss = host.execSync(`grep VmRSS /proc/${pid}/status`).stdout.trim();
+      const children = host.execSync(`ps -o rss=,comm= --ppid ${pid}`).stdout.trim().replace(/\s+/g, " ");
+      fig("watcher CPU ticks in 10 s idle", used);
+      fig("watcher memory", `${rss}; children (RSS KiB, name): ${children}`);
+      expect(used).toBeLessThanOrEqual(1);
+    }, 60_000);
+
+    it("the watcher killed: systemd restarts it, and it repairs again within a second", async () => {
+      const before = host.execSync("systemctl show -p MainPID --value virt-hooks-watch").stdout.trim();
+      host.execSync("systemctl kill -s KILL virt-hooks-watch");
+      let after = before;
+      for (let i = 0; i < 100 && (after === before || after === "0"); i++) {
+        await sleep(100);
+        after = host.execSync("systemctl show -p MainPID --value virt-hooks-watch").stdout.trim();
+      }
+      fig("watcher restarted by systemd", `pid ${before} -> ${after}`);
+      expect(after).not.toBe(before);
+      await sleep(2000); // its monitors count as up after a second
+      const out = await outageOf(`${target}-killed`, () => void host.execSync(damage));
+      fig("outage ms after the restarted watcher's first repair", out);
+      expect(out).toBeLessThanOrEqual(BOUND_MS);
+    }, 60_000);
+
+    it("firewalld stopped: the watcher watches netfilter alone and still repairs; firewalld back: both", async () => {
+      const c = host.execSync("journalctl -t virt-hooks -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'").stdout.trim();
+      expect(host.execSync("systemctl stop firewalld").code).toBe(0);
+      await sleep(1500);
+      expect(await waitConnect(host, PORT, 5000)).toBeGreaterThanOrEqual(0);
+      const out = await outageOf(`${target}-nofirewalld`, () => void host.execSync(damage));
+      fig("outage ms with firewalld stopped", out);
+      expect(out).toBeLessThanOrEqual(BOUND_MS);
+      expect(host.execSync("systemctl start firewalld").code).toBe(0);
+      expect(await waitConnect(host, PORT, 5000)).toBeGreaterThanOrEqual(0);
+      const lines = host.execSync(`journalctl -t virt-hooks -o cat --after-cursor='${c}'`).stdout.trim().split("\n");
+      for (const l of lines) console.log(`host-tier: ${target}:   ${l}`);
+      expect(JSON.stringify(JSON.parse(host.execSync("virt-hooks status --json").stdout).watcher)).toMatch(/"firewalld":"watching"/);
+    }, 60_000);
 
     it("each repair left one journal line, and nothing warned or failed", () => {
       const lines = host.execSync("journalctl -t virt-hooks -o cat").stdout.trim().split("\n");
