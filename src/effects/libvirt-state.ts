@@ -1,9 +1,9 @@
 // Reads what libvirt is running from its own status files, never from libvirt
 // itself (a hook that calls libvirt deadlocks). Only the domains rules care
 // about are parsed: domain status files are large.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseDomainStatusXml, type DomainInfo } from "../libvirt/domain.js";
+import { parseDomainStatusXml, statusPid, type DomainInfo } from "../libvirt/domain.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 
@@ -34,12 +34,23 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>): Rea
     }
   }
   const running = new Map<string, DomainInfo>();
+  // Between a domain's `stopped` and `release` its status file is still there
+  // but its qemu is gone: that domain is stopping. Without this, any reconcile
+  // in that window (the watcher woken by the stopped hook's own transaction,
+  // another guest's hook) put its forwards back until `release` (seen on a
+  // live migration's source). Judged only where these pids live: the /proc
+  // beside libvirt's run directory (a test's scratch root has none).
+  const proc = join(runDir, "..", "..", "proc");
+  const checkPids = existsSync(join(proc, "self"));
   for (const file of xmlFiles(join(runDir, "qemu"))) {
     const name = file.slice(0, -4);
     if (domains && !domains.has(name)) continue;
     const path = join(runDir, "qemu", file);
     try {
-      const d = parseDomainStatusXml(readFileSync(path, "utf8"));
+      const text = readFileSync(path, "utf8");
+      const pid = checkPids ? statusPid(text) : undefined;
+      if (pid !== undefined && !existsSync(join(proc, String(pid)))) continue;
+      const d = parseDomainStatusXml(text);
       running.set(d.name, d);
     } catch (e) {
       problems.push(`${path}: ${(e as Error).message}`);

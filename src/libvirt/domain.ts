@@ -34,6 +34,18 @@ export function parseDomainXml(xml: string): DomainInfo {
 const DOMAIN_START = /<domain[\s>]/g;
 
 /**
+ * The qemu process a status file names (`<domstatus ... pid='N'>`), if it
+ * names one. libvirt kills qemu before its `stopped` hook and removes the
+ * status file only after `release`: in between, a file whose process is gone
+ * describes a domain that is stopping, not one that runs.
+ */
+export function statusPid(xml: string): number | undefined {
+  const m = /<domstatus\b[^>]*?\spid=['"](\d+)['"]/.exec(xml.slice(0, 4096));
+  const pid = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
  * A status file (/run/libvirt/qemu/NAME.xml, <domstatus>): most of its bytes
  * are libvirt's private state (qemu's capability flags) around the <domain>
  * we read. Parsing only that element is about a third of the work, which

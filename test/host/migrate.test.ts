@@ -64,6 +64,12 @@ const ourRules = (h: Host) =>
 const entries = (h: Host, inactive: boolean) => h.execSync(`virsh net-dumpxml ${inactive ? "--inactive " : ""}default | grep '<host ' | sed 's/^ *//'`).stdout.trim();
 const domstate = (h: Host) => h.execSync(`virsh domstate ${GUEST.name} 2>/dev/null || echo none`).stdout.trim();
 
+/** Lines after a host's `stopped` that put rules back (`+N`): the guest's forwards must stay gone. */
+const readdedAfterStop = (lines: readonly string[] = []) => {
+  const at = lines.findIndex((l) => /qemu devstack stopped end/.test(l));
+  return at < 0 ? [] : lines.slice(at + 1).filter((l) => /(ipv[46]) \+[1-9]/.test(l));
+};
+
 /** First and last successful probe after `since` (ms since epoch), or undefined. */
 function span(samples: Sample[], since: number) {
   const ok = samples.filter((s) => s.t >= since && s.ok);
@@ -185,6 +191,7 @@ describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) =
     expect([connectOnce(to, PORT), connectOnce(from, PORT)]).toEqual([true, false]);
     expect([ourRules(to) > 0, ourRules(from)]).toEqual([true, 0]);
     expect(m.bad).toEqual([[], []]);
+    expect(readdedAfterStop(m.lines[from === a ? 0 : 1])).toEqual([]);
     return m;
   }
 
@@ -244,6 +251,7 @@ describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) =
     const bad = hosts().map((h, i) => journal(h, cursors[i] as string, "warning"));
     fig(target, `${label}: error/warning lines (A, B)`, `${bad[0]?.length}, ${bad[1]?.length}`);
     expect(bad).toEqual([[], []]);
+    expect(readdedAfterStop(lines[1])).toEqual([]);
     return what;
   }
 
