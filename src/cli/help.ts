@@ -187,11 +187,16 @@ running). No net-destroy/net-start: running guests keep their network.
 Checked first, against the running network (/run/libvirt/network/NETWORK.xml)
 or its definition: the network exists; the MAC is a unicast MAC; IP is inside
 one of the network's subnets, not its network, broadcast or own address, and
-outside its DHCP ranges; no other entry has this MAC, IP or NAME (the same
-entry again changes nothing). An IPv6 entry needs NAME and has no MAC
+not leased by dnsmasq to another MAC right now (inside a DHCP range is fine:
+dnsmasq never leases a reserved address to anyone else); no other entry has
+this MAC, IP or NAME (the same entry again changes nothing). An IPv6 entry needs NAME and has no MAC
 (libvirt's dnsmasq matches IPv6 clients by name). Each refusal says the fix.
 
 del removes every entry with that MAC, address or name.
+
+For the same entry on every host, write it in rules.d instead:
+  host NETWORK MAC IP [NAME]
+and virt-hooks apply (its units, the watcher) keeps it in the network.
 
 The guest gets the address at its next DHCP renewal (or restart its DHCP
 client); forwards that name the guest follow at once (libvirt fires the
