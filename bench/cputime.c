@@ -1,5 +1,6 @@
 // cputime ARGV...: runs ARGV with this process's stdio, and when it has exited
-// appends one line to stderr: "cputime: <user+sys µs of it and its children> <wall µs>".
+// appends one line to stderr: "cputime: <user+sys µs of it and its children> <wall µs> <peak RSS KiB>"
+// (the peak is the largest of the process and the children it waited for: ru_maxrss).
 // CPU time is the bench's second figure: on a busy machine wall time mostly
 // measures the neighbours, while the CPU a hook burns is its own.
 #include <stdio.h>
@@ -21,6 +22,6 @@ int main(int argc, char **argv) {
   // Children the hook waited for are in RUSAGE_CHILDREN of the hook, which wait4 reports summed.
   long cpu = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
   long wall = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
-  fprintf(stderr, "\ncputime: %ld %ld\n", cpu, wall);
+  fprintf(stderr, "\ncputime: %ld %ld %ld\n", cpu, wall, ru.ru_maxrss);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -1,9 +1,11 @@
-// The cases of issue 8, each timing the real executable as libvirt runs it.
+// The cases of issues 8 and 15, each timing the real executable as libvirt runs
+// it, beside the baseline of issue 15 (bench/baseline-hook.sh: a bash hook
+// calling iptables once per rule, as the libvirt wiki's does).
 // Every timed run is also checked: exit 0, nothing on stdout, no failure in
 // its log line, and the kernel state it leaves (a wrong-but-fast hook must not
 // look good here).
 import { BenchHost, forwardsTo, guest } from "./host.mjs";
-import { driftDnat, fingerprint, libvirtRebuild, resetFirewall } from "./firewall.mjs";
+import { baselineRules, driftDnat, fingerprint, libvirtRebuild, resetFirewall } from "./firewall.mjs";
 import { summarize, traceChildren } from "./children.mjs";
 import { Samples, timed } from "./measure.mjs";
 
@@ -18,7 +20,7 @@ export class Bench {
   }
 
   row(section, name, backend, extra = {}) {
-    const r = { section, name, backend, samples: new Samples(), cpu: new Samples(), pairedFloor: new Samples(), pairedFloorCpu: new Samples(), ...extra };
+    const r = { section, name, backend, samples: new Samples(), cpu: new Samples(), rss: new Samples(), pairedFloor: new Samples(), pairedFloorCpu: new Samples(), ...extra };
     this.rows.push(r);
     return r;
   }
@@ -43,6 +45,7 @@ export class Bench {
     this.check(line, r);
     row?.samples.add(r.ms);
     row?.cpu.add(r.cpuMs);
+    row?.rss.add(r.rssMiB);
     return r;
   }
 
@@ -143,14 +146,47 @@ export async function lifecycle(b, backend, count) {
       host.running(g, false);
       await b.expectState(backend, idle, `${backend} stopped ${count}`);
     };
+    // The baseline (iptables only: the wiki's hook knows nothing else), same guest, forwards and XML.
+    const bash = backend === "iptables" ? baselineRows(b, host, g, count) : undefined;
     for (let i = 0; i < b.reps.event; i++) {
-      await b.pairFloor(...Object.values(rows));
+      await b.pairFloor(...Object.values(rows), ...(bash ? Object.values(bash.rows) : []));
       await cycle(false);
+      await bash?.cycle();
     }
     await cycle(true);
   } finally {
     host.dispose();
   }
+}
+
+/**
+ * bench/baseline-hook.sh for guest `g` with `count` forwards (the ports of
+ * forwardsTo): start, reconnect, stopped, each timed and checked like ours
+ * (exit 0, empty stdout, and the kernel holds its 2 rules per port after start
+ * and reconnect, none after stopped).
+ */
+function baselineRows(b, host, g, count) {
+  host.writeBaseline(g, count);
+  const rows = {
+    start: b.row("baseline", `bash hook: start, ${count} fwd`, "iptables", { count, event: "start" }),
+    reconnect: b.row("baseline", `bash hook: reconnect, ${count} fwd`, "iptables", { count, event: "reconnect" }),
+    stopped: b.row("baseline", `bash hook: stopped, ${count} fwd`, "iptables", { count, event: "stopped" }),
+  };
+  const run = async (event, input, row, want) => {
+    const r = await timed(host.baselineArgv(`${g.name} ${event} begin -`), { env: host.env(), input, cpu: true });
+    b.check(`bash hook ${event} ${count}`, r);
+    row.samples.add(r.ms);
+    row.cpu.add(r.cpuMs);
+    row.rss.add(r.rssMiB);
+    const got = await baselineRules(b.hostNetns, g.ip);
+    if (got !== want) b.problems.push(`bash hook ${event} ${count}: kernel holds ${got} of its rules, expected ${want}`);
+  };
+  const cycle = async () => {
+    await run("start", host.domainXml(g), rows.start, 2 * count);
+    await run("reconnect", host.liveXml(g), rows.reconnect, 2 * count);
+    await run("stopped", host.domainXml(g, "17-qemu-stopped-end.xml"), rows.stopped, 0);
+  };
+  return { rows, cycle };
 }
 
 /** libvirtd restarts with 50 guests running: 50 `reconnect` hooks at once; total wall time. */
@@ -166,6 +202,8 @@ export async function storm(b, backend, guests = 50, perGuest = 2) {
     const live = await fingerprint(b.hostNetns, backend);
     const env = { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
     const floorRow = b.row("storm", `${guests} trivial single executables in parallel (floor)`, "-");
+    for (const [i, g] of all.entries()) host.writeBaseline(g, perGuest, 20000 + i * perGuest);
+    const bashRow = backend === "iptables" ? b.row("storm", `${guests} bash hooks reconnecting (baseline, 2 iptables calls per rule)`, "iptables", { baseline: true }) : undefined;
     const rows = [
       [b.row("storm", `${guests} reconnects, firewall as we left it`, backend, { transactions: [], covered: [] }), false],
       [b.row("storm", `${guests} reconnects after libvirt rebuilt its rules`, backend, { transactions: [], covered: [] }), true],
@@ -185,10 +223,25 @@ export async function storm(b, backend, guests = 50, perGuest = 2) {
         row.covered.push(runs.filter((r) => /verified by a hook that started after this one/.test(r.stderr)).length);
         await b.expectState(backend, live, `${backend} storm`);
       }
+      if (bashRow) await bashStorm(b, host, all, perGuest, bashRow);
     }
   } finally {
     host.dispose();
   }
+}
+
+/** The baseline's storm: every guest's rules in place (one start each), then all `reconnect`s at once, then one stopped each. */
+async function bashStorm(b, host, all, perGuest, row) {
+  for (const g of all) b.check(`bash hook start ${g.name}`, await timed(host.baselineArgv(`${g.name} start begin -`), { env: host.env(), input: host.domainXml(g) }));
+  const s0 = performance.now();
+  const runs = await Promise.all(all.map((g) => timed(host.baselineArgv(`${g.name} reconnect begin -`), { env: host.env(), input: host.liveXml(g) })));
+  row.samples.add(performance.now() - s0);
+  runs.forEach((r, k) => b.check(`bash storm ${all[k].name}`, r));
+  let wrong = 0;
+  for (const g of all) if ((await baselineRules(b.hostNetns, g.ip)) !== 2 * perGuest) wrong++;
+  if (wrong) b.problems.push(`bash storm: ${wrong} of ${all.length} guests without exactly their ${2 * perGuest} rules after the storm`);
+  row.wrong = (row.wrong ?? 0) + wrong;
+  for (const g of all) b.check(`bash hook stopped ${g.name}`, await timed(host.baselineArgv(`${g.name} stopped end -`), { env: host.env(), input: host.domainXml(g, "17-qemu-stopped-end.xml") }));
 }
 
 /** `virt-hooks apply` against the number of forwards: first apply, unchanged, one rule changed. */

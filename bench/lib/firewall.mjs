@@ -91,3 +91,10 @@ export async function libvirtRebuild(hostNetns, backend) {
     await must(["nft", "-f", "-"], { input: `delete table ip libvirt_network\n${LIBVIRT_NFT}` });
   }
 }
+
+/** How many of bench/baseline-hook.sh's rules for the guest at `ip` the kernel holds (its DNATs and FORWARD accepts). */
+export async function baselineRules(hostNetns, ip) {
+  assertPrivate(hostNetns);
+  const save = (await must(["iptables-save", "-t", "nat"])).stdout + (await must(["iptables-save", "-t", "filter"])).stdout;
+  return save.split("\n").filter((l) => (l.startsWith("-A PREROUTING ") && l.includes(`--to-destination ${ip}:`)) || (l.startsWith("-A FORWARD ") && l.includes(`-d ${ip}/32 `) && l.includes("-j ACCEPT"))).length;
+}

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SYSTEM_PATH } from "./measure.mjs";
 
+const BASELINE_HOOK = resolve(import.meta.dirname, "..", "baseline-hook.sh");
 const FIXTURES = resolve(import.meta.dirname, "..", "..", "test", "fixtures", "libvirt-11.3");
 const fixture = (name) => readFileSync(join(FIXTURES, name), "utf8");
 
@@ -77,6 +78,29 @@ export class BenchHost {
   /** The environment libvirt gives a hook (cleared to LC_ALL=C and PATH), plus our root. */
   env(pathFirst) {
     return { LC_ALL: "C", PATH: pathFirst ? `${pathFirst}:${SYSTEM_PATH}` : SYSTEM_PATH, VIRT_HOOKS_ROOT: this.root };
+  }
+
+  /** bench/baseline-hook.sh's settings for `g`: the ports of forwardsTo(g, count, firstPort), to its fixed address. */
+  writeBaseline(g, count, firstPort = 20000) {
+    const dir = join(this.hooksDir, "baseline.d");
+    mkdirSync(dir, { recursive: true });
+    const host = [], guestPorts = [];
+    for (let i = 0; i < count; i++) {
+      host.push(firstPort + i);
+      guestPorts.push(22 + (i % 1000));
+    }
+    writeFileSync(join(dir, `${g.name}.conf`), `Guest_ipaddr=${g.ip}\nHost_ipaddr=192.168.1.100\nHost_port=( ${host.join(" ")} )\nGuest_port=( ${guestPorts.join(" ")} )\n`);
+  }
+
+  /** The baseline hook, as libvirt would run it: HOOKS/qemu-baseline (a symlink to bench/baseline-hook.sh) GUEST OP SUBOP -. */
+  baselineArgv(line) {
+    const path = join(this.hooksDir, "qemu-baseline");
+    try {
+      symlinkSync(BASELINE_HOOK, path);
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+    return [path, ...line.split(" ")];
   }
 
   hookArgv(line) {

@@ -11,8 +11,8 @@ export function useCputime(path) {
 }
 
 /**
- * Runs argv; resolves with wall milliseconds, CPU milliseconds (when
- * useCputime was called), exit code and output. Never rejects on exit codes.
+ * Runs argv; resolves with wall milliseconds, CPU milliseconds and peak RSS
+ * in MiB (when useCputime was called and `cpu` is set), exit code and output. Never rejects on exit codes.
  */
 export function timed(argv, { env, input = "", cwd = "/", cpu = false } = {}) {
   return new Promise((resolve, reject) => {
@@ -29,9 +29,9 @@ export function timed(argv, { env, input = "", cwd = "/", cpu = false } = {}) {
     child.once("error", reject);
     child.once("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      const m = wrapped !== argv ? /\ncputime: (\d+) (\d+)\n$/.exec(stderr) : null;
+      const m = wrapped !== argv ? /\ncputime: (\d+) (\d+)(?: (\d+))?\n$/.exec(stderr) : null;
       if (m) stderr = stderr.slice(0, m.index);
-      resolve({ ms, cpuMs: m ? Number(m[1]) / 1000 : NaN, code, signal, stdout, stderr });
+      resolve({ ms, cpuMs: m ? Number(m[1]) / 1000 : NaN, rssMiB: m?.[3] ? Number(m[3]) / 1024 : NaN, code, signal, stdout, stderr });
     });
   });
 }

@@ -1,6 +1,6 @@
 // The results as Markdown: the machine, one table per section with every
-// figure's ratio to the floors measured in the same run, and issue 8's
-// targets checked against the figures.
+// figure's ratio to the floors measured in the same run (and, issue 15, to the
+// bash baseline hook), and the targets of issues 8 and 15 checked against them.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, release } from "node:os";
@@ -50,13 +50,22 @@ export function render(b, { binary, elapsedS }) {
 
   const msRows = (section) => b.rows.filter((r) => r.section === section);
   out.push("## Hook events", "", "Medians. `× floor`: against the trivial single executable run between this row's own samples (the machine's load drifts). `CPU`: user+sys of the hook and the tools it waited for (bench/cputime.c), which load on the machine disturbs far less than wall time. `tx`: firewall transactions (`iptables-restore`, `nft -f`); `children`: every program the hook started (traced run: `strace -f -e execve`).", "");
-  out.push("| case | backend | median ms | × true | × floor | CPU ms | CPU × floor | tx | children | runs |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|");
+  out.push("`× bash`: against the bash baseline hook (bench/baseline-hook.sh, iptables) for the same event and number of forwards, in the same run; `CPU/wall`: CPU median over wall median; `peak MiB`: the largest resident set of the hook and the tools it waited for (median of runs).", "");
+  out.push("| case | backend | median ms | × true | × floor | × bash | CPU ms | CPU × floor | CPU/wall | peak MiB | tx | children | runs |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
   for (const r of [...msRows("ignored"), ...msRows("event")]) {
     const kids = r.children === undefined ? "-" : r.children === 0 ? "0" : `${r.children}: ${r.others.length ? r.others.join("; ") : "transactions only"}`;
     const note = r.tries ? ` (repaired ${r.repaired}/${r.tries})` : "";
-    out.push(`| ${r.name}${note} | ${r.backend} | ${f1(r.samples.median)} | ${f1(r.samples.median / tru)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedFloorCpu.median)} | ${r.tx ?? "-"} | ${kids} | ${r.samples.n} |`);
+    out.push(`| ${r.name}${note} | ${r.backend} | ${f1(r.samples.median)} | ${f1(r.samples.median / tru)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f2(r.samples.median / (bashOf(b, r)?.samples.median ?? NaN))} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedFloorCpu.median)} | ${f2(r.cpu.median / r.samples.median)} | ${f1(r.rss.median)} | ${r.tx ?? "-"} | ${kids} | ${r.samples.n} |`);
   }
   out.push("");
+
+  const baseline = msRows("baseline");
+  if (baseline.length) {
+    out.push("## Baseline: a bash hook calling iptables once per rule", "", "bench/baseline-hook.sh, written from the libvirt wiki's \"Forwarding Incoming Connections\" hook: per port, `stopped` deletes and `start` inserts one DNAT and one FORWARD accept (`reconnect` does both: 4 `iptables` per port); no lock, no state, no look at the kernel. Same guest, ports, XML, environment and firewall (libvirt's iptables rules) as our rows; each run checked (exit 0, empty stdout, its 2 rules per port present after start/reconnect and gone after stopped).", "");
+    out.push("| case | backend | median ms | × floor | CPU ms | peak MiB | runs |", "|---|---|---:|---:|---:|---:|---:|");
+    for (const r of baseline) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f1(r.cpu.median)} | ${f1(r.rss.median)} | ${r.samples.n} |`);
+    out.push("");
+  }
 
   out.push("## Growth per forward", "", "(median at 200 forwards − median at 1) / 199.", "");
   out.push("| event | backend | ms per forward |", "|---|---|---:|");
@@ -73,8 +82,9 @@ export function render(b, { binary, elapsedS }) {
   if (storm.length) {
     const floorStorm = storm.find((r) => r.backend === "-")?.samples.median;
     out.push("## Reconnect storm", "", "50 running guests (2 forwards each), 50 `reconnect` hooks started at once, wall time until the last one exits. `tx`: hooks that changed the firewall; `covered`: hooks that found a reconcile started after them had verified the same inputs, and read nothing more (medians per storm).", "");
-    out.push("| case | backend | median ms | × floor storm | tx | covered | runs |", "|---|---|---:|---:|---:|---:|---:|");
-    for (const r of storm) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorStorm)} | ${r.transactions ? median(r.transactions) : "-"} | ${r.covered ? median(r.covered) : "-"} | ${r.samples.n} |`);
+    const bashStorm = storm.find((r) => r.baseline)?.samples.median;
+    out.push("| case | backend | median ms | × floor storm | × bash storm | tx | covered | runs |", "|---|---|---:|---:|---:|---:|---:|---:|");
+    for (const r of storm) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorStorm)} | ${r.backend === "-" || r.baseline ? "-" : f2(r.samples.median / bashStorm)} | ${r.transactions ? median(r.transactions) : "-"} | ${r.covered ? median(r.covered) : "-"} | ${r.samples.n} |`);
     out.push("");
   }
 
@@ -97,6 +107,7 @@ export function render(b, { binary, elapsedS }) {
     out.push("");
   }
 
+  out.push("## Targets (issue 15)", "", ...targets15(b, flo), "");
   out.push("## Targets (issue 8)", "", ...targets(b, flo), "");
   if (b.problems.length) out.push("## Problems seen during the run", "", ...b.problems.slice(0, 40).map((p) => `- ${p.replace(/\n/g, " ")}`), "");
   return out.join("\n");
@@ -134,7 +145,7 @@ function targets(b, flo) {
     const missed = drift.filter((r) => r.repaired < r.tries);
     add("drift repaired (our DNAT flushed, then reconnect)", missed.length ? `not repaired: ${missed.map((r) => `${r.backend} ${r.count}`).join(", ")}` : "always", missed.length === 0);
   }
-  const storm = b.rows.filter((r) => r.section === "storm" && r.backend !== "-");
+  const storm = b.rows.filter((r) => r.section === "storm" && r.backend !== "-" && !r.baseline);
   if (storm.length) {
     const worst = Math.max(...storm.map((r) => r.samples.median));
     add("reconnect storm of 50 ≤ 3 s", `worst ${(worst / 1000).toFixed(2)} s`, worst <= 3000);
@@ -143,6 +154,61 @@ function targets(b, flo) {
   if (packet.length === 2) {
     const ratio = packet[1].rate.median / packet[0].rate.median;
     add("connection rate with 1,000 forwards ≥ 0.9× with 1 (nftables)", `${f2(ratio)}×`, ratio >= 0.9);
+  }
+  return lines;
+}
+
+/** The baseline row for an event row: same event (a repair is a reconnect) and number of forwards. */
+function bashOf(b, r) {
+  if (r.section !== "event") return undefined;
+  const event = r.name.startsWith("start") ? "start" : r.name.startsWith("stopped") ? "stopped" : "reconnect";
+  return b.rows.find((x) => x.section === "baseline" && x.event === event && x.count === r.count);
+}
+
+function targets15(b, flo) {
+  const lines = ["| target | measured | met |", "|---|---|---|"];
+  const add = (what, measured, ok) => lines.push(`| ${what} | ${measured} | ${ok ? "yes" : "**no**"} |`);
+  const worst = (rows, f) => rows.reduce((w, r) => (f(r) > w.v ? { v: f(r), r } : w), { v: -Infinity, r: undefined });
+  const events = b.rows.filter((r) => r.section === "event");
+  for (const backend of ["iptables", "nftables"]) {
+    const rs = events.filter((r) => r.backend === backend);
+    if (!rs.length) continue;
+    const w = worst(rs, (r) => r.samples.median / floorOf(r, flo));
+    add(`acting event ≤ 1.6× floor, 1-200 forwards (${backend})`, `worst ${f2(w.v)}× (${w.r.name})`, w.v <= 1.6);
+  }
+  if (events.length) {
+    const c = worst(events, (r) => r.cpu.median / r.samples.median);
+    add("CPU ≤ 1.3× wall (acting events)", `worst ${f2(c.v)}× (${c.r.name}, ${c.r.backend})`, c.v <= 1.3);
+    const m = worst(events, (r) => r.rss.median);
+    add("peak memory ≤ 50 MiB (acting events)", `worst ${f1(m.v)} MiB (${m.r.name}, ${m.r.backend})`, m.v <= 50);
+    const paired = events.filter((r) => bashOf(b, r) && r.count >= 10);
+    if (paired.length) {
+      const bw = worst(paired, (r) => r.samples.median / bashOf(b, r).samples.median);
+      add("below the bash hook from 10 forwards up (< 1×)", `worst ${f2(bw.v)}× (${bw.r.name}, ${bw.r.backend})`, bw.v < 1);
+    }
+    const one = events.filter((r) => bashOf(b, r) && r.count === 1);
+    if (one.length) {
+      const ow = worst(one, (r) => r.samples.median / bashOf(b, r).samples.median);
+      lines.push(`| (at 1 forward, for information: the floor ratio is the target there) | worst ${f2(ow.v)}× the bash hook (${ow.r.name}, ${ow.r.backend}) | - |`);
+    }
+  }
+  const storm = b.rows.filter((r) => r.section === "storm");
+  const floorStorm = storm.find((r) => r.backend === "-")?.samples.median;
+  const ours = storm.filter((r) => r.backend !== "-" && !r.baseline);
+  if (ours.length) {
+    const w = worst(ours, (r) => r.samples.median / floorStorm);
+    add("restart storm of 50 ≤ 1.3× the floor storm", `worst ${f2(w.v)}× (${w.r.name}, ${w.r.backend})`, w.v <= 1.3);
+    const bash = storm.find((r) => r.baseline)?.samples.median;
+    if (bash) {
+      const bw = worst(ours, (r) => r.samples.median / bash);
+      add("restart storm below the bash hooks' storm (< 1×)", `worst ${f2(bw.v)}×`, bw.v < 1);
+    }
+  }
+  const ignored = b.rows.filter((r) => r.section === "ignored");
+  if (ignored.length) {
+    const w = worst(ignored, (r) => r.samples.median / floorOf(r, flo));
+    const kids = Math.max(...ignored.map((r) => r.children ?? 0));
+    add("ignored event ≤ 1.05× floor, no child", `worst ${f2(w.v)}× (${w.r.name}), ${kids} children`, w.v <= 1.05 && kids === 0);
   }
   return lines;
 }
