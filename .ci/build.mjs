@@ -6,6 +6,7 @@
 //   node .ci/build.mjs --entry FILE [--out PATH]
 //                                               -> dist/<FILE's base name> (or PATH); for bench/experiments
 //   --minify / --no-minify                      override the default (see MINIFY below)
+//   --v8-flags "FLAGS"                          V8 flags for the executable (see V8_FLAGS)
 //   --verbose                                   show pkg's own output
 //
 // Recipe (docs/lab.md section 4, "One executable with @yao-pkg/pkg, offline"):
@@ -56,7 +57,7 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 const ms = (a, b) => `${((b - a) / 1000).toFixed(2)} s`;
 
 function parseArgs(argv) {
-  const o = { floor: false, entry: null, out: null, minify: MINIFY, verbose: false };
+  const o = { floor: false, entry: null, out: null, minify: MINIFY, verbose: false, v8Flags: V8_FLAGS };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (i + 1 < argv.length ? argv[++i] : fail(`${a} needs a value`));
@@ -68,8 +69,9 @@ function parseArgs(argv) {
     else if (a === "--minify") o.minify = true;
     else if (a === "--no-minify") o.minify = false;
     else if (a === "--verbose" || a === "-v") o.verbose = true;
+    else if (a === "--v8-flags") o.v8Flags = val().split(/\s+/).filter(Boolean);
     else if (a === "--help" || a === "-h") {
-      console.log("usage: node .ci/build.mjs [--floor | --entry FILE [--out PATH]] [--minify|--no-minify] [--verbose]");
+      console.log("usage: node .ci/build.mjs [--floor | --entry FILE [--out PATH]] [--minify|--no-minify] [--v8-flags \"FLAGS\"] [--verbose]");
       process.exit(0);
     } else fail(`unknown argument: ${a}`);
   }
@@ -135,9 +137,20 @@ const SEA_MAKER = [
  * when the blob is generated, so no event parses it (callgrind, an ignored event:
  * 117 M -> 102 M instructions, the floor being ~85 M). assets: the deferred code.
  */
-function seaConfig(assets) {
-  return { useCodeCache: true, ...(Object.keys(assets).length ? { assets } : {}) };
+function seaConfig(assets, v8Flags) {
+  return { useCodeCache: true, ...(v8Flags.length ? { execArgv: v8Flags } : {}), ...(Object.keys(assets).length ? { assets } : {}) };
 }
+
+/**
+ * V8 flags the executable starts with (sea-config execArgv; the deferred code's cache is
+ * made under the same ones: V8 rejects a cache made under other flags, which is what made
+ * every flag look slower when tried on plain node). --v8-flags "…" overrides them for an
+ * experiment. None, measured (issue 15; start/reconnect/stopped, 10 fwd, iptables, CPU ms,
+ * interleaved, 7 runs each): none 67/66/61; --min-semi-space-size=16 73/70/71 and =4
+ * 75/71/70 (fewer scavenges, more fresh pages); --single-threaded-gc 67/64/61 (CPU was
+ * already at most 1.03x wall). Peak RSS did not move either (~80 MiB with the file cached).
+ */
+const V8_FLAGS = [];
 
 // --- esbuild ----------------------------------------------------------------------------
 
@@ -222,7 +235,7 @@ const wrapDeferred = (code) => DEFERRED_WRAPPER[0] + code + DEFERRED_WRAPPER[1];
  * its version, flags and the source and silently compiles afresh if anything differs, so
  * a missing or stale cache costs time, never correctness.
  */
-async function deferredCodeCache(tc, source, keys) {
+async function deferredCodeCache(tc, source, keys, v8Flags) {
   const maker = [
     "const vm = require('node:vm'); const fs = require('node:fs');",
     "const [src, out, keys] = [fs.readFileSync(process.argv[1], 'utf8'), process.argv[2], JSON.parse(process.argv[3])];",
@@ -236,7 +249,8 @@ async function deferredCodeCache(tc, source, keys) {
   writeFileSync(srcFile, source);
   rmSync(cacheFile, { force: true });
   try {
-    await run(tc.nodeBin, ["-e", maker, srcFile, cacheFile, JSON.stringify(keys)], { cwd: BUILD });
+    // With the executable's own V8 flags: V8 rejects a cache made under other flags.
+    await run(tc.nodeBin, [...v8Flags, "-e", maker, srcFile, cacheFile, JSON.stringify(keys)], { cwd: BUILD });
     return readFileSync(cacheFile);
   } catch (e) {
     process.stderr.write(`build: warning: no code cache for the deferred bundle (${e.message.split("\n")[0]}); it will be compiled at run time\n`);
@@ -314,7 +328,7 @@ function deferPlugin(keys, name) {
  * deferred. Three esbuild runs (~0.1 s each): the entry's graph to learn which modules
  * are deferred, the deferred bundle, and the entry again with that bundle inside.
  */
-async function bundleWithDeferred({ tc, entry, outfile, minify, version }) {
+async function bundleWithDeferred({ tc, entry, outfile, minify, version, v8Flags }) {
   const keys = new Set();
   const name = basename(outfile, ".cjs");
   await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(keys, name)], write: false });
@@ -329,7 +343,7 @@ async function bundleWithDeferred({ tc, entry, outfile, minify, version }) {
   });
   const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
   const source = wrapDeferred(code);
-  const cache = await deferredCodeCache(tc, source, [...keys].sort());
+  const cache = await deferredCodeCache(tc, source, [...keys].sort(), v8Flags);
   const files = { source: join(BUILD, name + DEFERRED_FILES.source), cache: join(BUILD, name + DEFERRED_FILES.cache) };
   writeFileSync(files.source, source);
   rmSync(files.cache, { force: true });
@@ -368,7 +382,7 @@ async function main() {
   rmSync(`${cjs}.map`, { force: true }); // a --no-minify build leaves no stale map behind
   const { warnings, deferred, assets } = contents != null
     ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), assets: {}, deferred: null }
-    : await bundleWithDeferred({ tc, entry, outfile: cjs, minify: opts.minify, version });
+    : await bundleWithDeferred({ tc, entry, outfile: cjs, minify: opts.minify, version, v8Flags: opts.v8Flags });
   const tPkg = performance.now();
 
   // pkg writes a scratch file next to the final one (same file system); dist/<name> is then
@@ -376,7 +390,7 @@ async function main() {
   // (pkg copying over a running executable would fail with ETXTBSY).
   const tmpOut = join(dirname(out), `.${basename(out)}.${process.pid}.sea-tmp`);
   rmSync(tmpOut, { force: true });
-  await run(tc.nodeBin, ["-e", SEA_MAKER, tc.pkgLib, cjs, tmpOut, tc.nodeBin, JSON.stringify(seaConfig(assets))], {
+  await run(tc.nodeBin, ["-e", SEA_MAKER, tc.pkgLib, cjs, tmpOut, tc.nodeBin, JSON.stringify(seaConfig(assets, opts.v8Flags))], {
     cwd: ROOT,
     verbose: opts.verbose,
   }).catch((e) => {
