@@ -14,7 +14,7 @@ export const FORWARD_COUNTS = [1, 10, 50, 200];
 export class Bench {
   constructor({ hostNetns, binary, floor, reps }) {
     Object.assign(this, { hostNetns, binary, floor, reps });
-    this.floors = { true: new Samples(), floor: new Samples() };
+    this.floors = { true: new Samples(), floor: new Samples(), floorRss: new Samples() };
     this.rows = [];
     this.problems = [];
   }
@@ -33,6 +33,7 @@ export class Bench {
   async pairFloor(...rows) {
     const r = await timed([this.floor], { env: { LC_ALL: "C", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, input: "", cpu: true });
     this.floors.floor.add(r.ms);
+    this.floors.floorRss.add(r.rssMiB);
     for (const row of rows) {
       row.pairedFloor.add(r.ms);
       row.pairedFloorCpu.add(r.cpuMs);

@@ -47,6 +47,7 @@ export function render(b, { binary, elapsedS }) {
   out.push("## Floors", "", "Whole process: spawn, stdin written, exit and EOF on stdout/stderr, with a hook's environment (`LC_ALL=C`, `PATH`).", "");
   out.push("| floor | median ms | runs |", "|---|---:|---:|");
   out.push(`| /bin/true | ${f2(tru)} | ${b.floors.true.n} |`, `| trivial single executable (dist/floor, \`process.exit(0)\`) | ${f1(flo)} | ${b.floors.floor.n} |`, "");
+  if (b.floors.floorRss.n) out.push(`Peak resident memory of the trivial single executable: ${f1(b.floors.floorRss.median)} MiB (median of ${b.floors.floorRss.n}; both executables were dropped from the page cache before the run, see bench/run.mjs).`, "");
 
   const msRows = (section) => b.rows.filter((r) => r.section === section);
   out.push("## Hook events", "", "Medians. `× floor`: against the trivial single executable run between this row's own samples (the machine's load drifts). `CPU`: user+sys of the hook and the tools it waited for (bench/cputime.c), which load on the machine disturbs far less than wall time. `tx`: firewall transactions (`iptables-restore`, `nft -f`); `children`: every program the hook started (traced run: `strace -f -e execve`).", "");
