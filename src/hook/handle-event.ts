@@ -49,21 +49,25 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
     await c.log.write("info", [summaryLine(eventLabel(event), undefined, c.elapsed(), "ignored (no rule names this port's domain)")]);
     return [];
   }
-  const lock = await acquireLock(c.paths.stateDir);
+  const corrections = decision.corrections(input.input);
+  // Covered already, before the lock: on a libvirtd restart most reconnects find
+  // that the first one's reconcile, which started after them, verified their very
+  // inputs, and skip the queue on the lock (whose waiters poll every 2-50 ms)
+  // instead of waiting in it to learn that. The argument of hook/coalesce.ts needs
+  // no lock: the record is written only at the end of a clean reconcile, by rename.
+  const early = covered(c, corrections);
+  const lock = early.result ? undefined : await acquireLock(c.paths.stateDir);
   let result: ReconcileResult;
   const notes: string[] = [];
   // rules.d as it is now, not as it was before we waited for the lock: an
   // `apply` or another hook with newer rules may have run in between.
   let now = c;
   try {
-    now = rulesNow(c);
+    now = early.result ? c : rulesNow(c);
     const { compiled } = now;
-    const reattach = decision.reattach === true && compiled.rules.settings.reattach;
-    const corrections = decision.corrections(input.input);
-    const inputs = coalescingKey(now, reattach, corrections);
-    const verified = inputs === undefined ? undefined : readVerified(c.paths.stateDir);
-    if (inputs !== undefined && coveredBefore(verified, c.startedAt, inputs)) {
-      result = coveredResult(c.paths.stateDir, verified.counts);
+    const { reattach, inputs, result: coveredNow } = early.result ? early : covered(now, corrections);
+    if (coveredNow) {
+      result = coveredNow;
     } else {
       // Re-attach looks at every running guest; otherwise only the ones rules name.
       const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections));
@@ -75,12 +79,21 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
     }
     if (result.coalesced) notes.push("verified by a hook that started after this one");
   } finally {
-    await lock.release();
+    await lock?.release();
   }
   const diagnostics: Diagnostic[] = [...now.compiled.diagnostics];
   const problems = [...now.files.problems, ...input.problems, ...problemLines(diagnostics, result)];
   await report(c.log, event, result, c.elapsed(), problems, notes);
   return concernsEvent(event, result, diagnostics);
+}
+
+/** Whether this event re-attaches, its coalescing key, and the covered result when a later-started reconcile verified that key. */
+function covered(c: EventContext, corrections: readonly Correction[]): { reattach: boolean; inputs?: string; result?: ReconcileResult } {
+  const reattach = c.decision.reattach === true && c.compiled.rules.settings.reattach;
+  const inputs = coalescingKey(c, reattach, corrections);
+  if (inputs === undefined) return { reattach };
+  const verified = readVerified(c.paths.stateDir);
+  return coveredBefore(verified, c.startedAt, inputs) ? { reattach, inputs, result: coveredResult(c.paths.stateDir, verified.counts) } : { reattach, inputs };
 }
 
 /** The context with rules.d read again: recompiled only when its text changed while we waited. */
