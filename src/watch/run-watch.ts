@@ -61,7 +61,7 @@ export async function runWatch(paths: Paths): Promise<number> {
     maxWaitMs: 400,
     timers: { set: (fn, ms) => setTimeout(fn, ms), clear: (h) => clearTimeout(h as NodeJS.Timeout) },
     now: () => Date.now(),
-    fire: async (why) => {
+    fire: async (why, firstAt) => {
       const t0 = Date.now();
       try {
         const ctx = loadContext(paths, { lint: false });
@@ -72,7 +72,7 @@ export async function runWatch(paths: Paths): Promise<number> {
         const result = await reconcileRules(ctx, paths, { dryRun: false });
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
-        const line = summaryLine(`watch: ${changed ? "repaired" : "checked"} after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
+        const line = summaryLine(changed ? `watch: repaired ${Date.now() - firstAt} ms after ${describeCauses(why)}` : `watch: checked after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
         // virsh refusing a fixed address's change: said once, as a failed transaction is.
         for (const p of result.hosts.problems) problem(`watch: ${p}`);
         if (failed) {
@@ -84,7 +84,7 @@ export async function runWatch(paths: Paths): Promise<number> {
         }
         if (changed) {
           log(failed ? "error" : "info", line);
-          state.lastRepair = { at: new Date().toISOString(), why: describeCauses(why), ms: Date.now() - t0 };
+          state.lastRepair = { at: new Date().toISOString(), why: describeCauses(why), ms: Date.now() - t0, outMs: Date.now() - firstAt };
           save();
         }
       } catch (e) {

@@ -5,5 +5,10 @@ export interface WatchState {
   readonly pid: number;
   readonly startedAt: string;
   readonly sources: { netfilter: string; firewalld: string };
-  lastRepair?: { readonly at: string; readonly why: string; readonly ms: number };
+  /**
+   * ms: the reconcile's own time; outMs: from the first event of its burst to the
+   * repair's end, the longest our rules can have been out before it (absent in
+   * files written by older watchers).
+   */
+  lastRepair?: { readonly at: string; readonly why: string; readonly ms: number; readonly outMs?: number };
 }

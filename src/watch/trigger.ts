@@ -21,8 +21,11 @@ export interface TriggerOptions {
   readonly maxWaitMs: number;
   readonly timers: Timers;
   readonly now: () => number;
-  /** Runs the reconcile with the reasons gathered since the last one. */
-  readonly fire: (why: readonly string[]) => Promise<void>;
+  /**
+   * Runs the reconcile with the reasons gathered since the last one, and when
+   * the first of them arrived (how long our rules may have been out, at most).
+   */
+  readonly fire: (why: readonly string[], firstAt: number) => Promise<void>;
 }
 
 export function createTrigger(o: TriggerOptions): Trigger {
@@ -47,10 +50,11 @@ export function createTrigger(o: TriggerOptions): Trigger {
     if (stopped) return;
     if (running) { again = true; return; }
     const why = reasons;
+    const since = firstAt ?? o.now();
     reasons = [];
     firstAt = undefined;
     running = true;
-    void o.fire(why).finally(() => {
+    void o.fire(why, since).finally(() => {
       running = false;
       if (again && !stopped) { again = false; arm(o.now() + o.quietMs); }
     });

@@ -33,6 +33,8 @@ export function watcherLine(w: WatcherStatus): string {
   if (!w.running) return "watcher: not running (systemctl enable --now virt-hooks-watch); until it runs, virt-hooks-apply.timer repairs within a minute";
   const s = w.state as WatchState;
   const sources = `netfilter ${s.sources.netfilter}, firewalld ${s.sources.firewalld}`;
-  const last = s.lastRepair ? `; last repair ${s.lastRepair.at} after ${s.lastRepair.why} (${s.lastRepair.ms} ms)` : "; no repair needed since it started";
+  const r = s.lastRepair;
+  const out = r?.outMs !== undefined ? `, ${r.outMs} ms after the first event` : "";
+  const last = r ? `; last repair ${r.at}${out}: ${r.why} (reconcile ${r.ms} ms)` : "; no repair needed since it started";
   return `watcher: running (pid ${s.pid}): ${sources}${last}`;
 }

@@ -70,11 +70,15 @@ describe("trigger", () => {
   it("a burst is one reconcile with every reason, after the quiet period", async () => {
     const c = clock();
     const runs: string[][] = [];
-    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, fire: async (w) => { runs.push([...w]); } });
+    const firsts: number[] = [];
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, fire: async (w, at) => { runs.push([...w]); firsts.push(at); } });
+    const t0 = c.now();
     for (let i = 0; i < 50; i++) { tr.poke(i % 2 ? "delete rule in ip filter" : "flush ruleset"); await c.advance(5); }
     expect(runs).toEqual([]);
     await c.advance(150);
     expect(runs).toEqual([["flush ruleset", "delete rule in ip filter"]]);
+    // When its first event came: how long our rules may have been out before the repair.
+    expect(firsts).toEqual([t0]);
   });
 
   it("a burst that never goes quiet still reconciles after maxWaitMs", async () => {
@@ -137,7 +141,11 @@ describe("the watcher's line in status", () => {
     expect(watcherLine({ running: false })).toBe("watcher: not running (systemctl enable --now virt-hooks-watch); until it runs, virt-hooks-apply.timer repairs within a minute");
   });
   it("running: its sources and last repair", () => {
-    const state = { pid: 812, startedAt: "x", sources: { netfilter: "watching", firewalld: "not watching: dbus-monitor is not installed" }, lastRepair: { at: "2026-12-02T21:30:05.120Z", why: "flush ruleset", ms: 144 } };
-    expect(watcherLine({ running: true, state })).toBe("watcher: running (pid 812): netfilter watching, firewalld not watching: dbus-monitor is not installed; last repair 2026-12-02T21:30:05.120Z after flush ruleset (144 ms)");
+    const state = { pid: 812, startedAt: "x", sources: { netfilter: "watching", firewalld: "not watching: dbus-monitor is not installed" }, lastRepair: { at: "2026-12-02T21:30:05.120Z", why: "netfilter changes in the whole ruleset", ms: 44, outMs: 151 } };
+    expect(watcherLine({ running: true, state })).toBe("watcher: running (pid 812): netfilter watching, firewalld not watching: dbus-monitor is not installed; last repair 2026-12-02T21:30:05.120Z, 151 ms after the first event: netfilter changes in the whole ruleset (reconcile 44 ms)");
+  });
+  it("a state file from an older watcher (no outMs) still reads", () => {
+    const state = { pid: 1, startedAt: "x", sources: { netfilter: "watching", firewalld: "watching" }, lastRepair: { at: "T", why: "firewalld reloaded", ms: 20 } };
+    expect(watcherLine({ running: true, state })).toBe("watcher: running (pid 1): netfilter watching, firewalld watching; last repair T: firewalld reloaded (reconcile 20 ms)");
   });
 });
