@@ -46,6 +46,16 @@ vh_hooks_restore() {
   done
 }
 
+# After our unit files are gone: systemd drops what it still holds of them (a
+# unit that failed once, or one still wanted by a target, stays listed as
+# not-found until then).
+vh_forget_units() {
+  if vh_systemd; then
+    systemctl --system daemon-reload >/dev/null 2>&1 || true
+    systemctl reset-failed $VH_UNITS >/dev/null 2>&1 || true
+  fi
+}
+
 vh_libvirt_pid() { [ -r "/run/$1.pid" ] && pid=$(cat "/run/$1.pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 vh_libvirt_runs() {
   for d in $VH_DAEMONS; do
