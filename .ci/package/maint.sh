@@ -22,7 +22,15 @@ vh_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 vh_hooks_aside() {
   for d in qemu network; do
     h=$VH_HOOKS/$d
-    if vh_exists "$h" && [ "$(readlink "$h" 2>/dev/null)" != "$VH_BIN" ]; then
+    target=$(readlink "$h" 2>/dev/null || true)
+    case "$target" in
+      "$VH_BIN") continue ;;
+      /*/virt-hooks)
+        # Ours, from install.sh under another prefix: replaced, not kept beside ours.
+        echo "virt-hooks: $h pointed at $target (an install.sh install); the package's hook replaces it: remove the rest of that install with its ./install.sh --uninstall --prefix ${target%/*/virt-hooks}" >&2
+        continue ;;
+    esac
+    if vh_exists "$h"; then
       if vh_exists "$h.d/$VH_PREVIOUS"; then
         echo "virt-hooks: $h exists and $h.d/$VH_PREVIOUS too; move one of them aside and install again" >&2
         exit 1

@@ -8,7 +8,7 @@
 // Installing, upgrading and purging the .deb on a booted host is the host tier's.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -225,6 +225,21 @@ describe("npm run package", () => {
     // Nothing of ours left but the admin's edited example, which rpm keeps as .rpmsave.
     const left = lines(sh(`cd ${root} && find . -path ./var -prune -o -path ./usr/lib/sysimage -prune -o \\( -name '*virt-hooks*' -o -name '00-previous-hook' -o -name 'qemu.d' -o -name '*.rules*' \\) -print`).stdout);
     expect(left).toEqual(["./etc/libvirt/hooks/rules.d/10-publish-guest-ports.rules.example.rpmsave"]);
+  });
+
+  it("a hook of an earlier install.sh install (another prefix) is replaced, not kept as the admin's", () => {
+    const root = scratchRoot();
+    const hooks = join(root, "etc", "libvirt", "hooks");
+    mkdirSync(hooks, { recursive: true });
+    for (const d of ["qemu", "network"]) symlinkSync("/usr/local/sbin/virt-hooks", join(hooks, d));
+    const i = run("unshare", ["-n", "rpm", "--root", root, "--force-debian", "-i", "--nodeps", rpm]);
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stderr).toContain("/etc/libvirt/hooks/qemu pointed at /usr/local/sbin/virt-hooks (an install.sh install)");
+    expect(i.stderr).toContain("./install.sh --uninstall --prefix /usr/local");
+    for (const d of ["qemu", "network"]) {
+      expect(readlinkSync(join(hooks, d))).toBe("/usr/sbin/virt-hooks");
+      expect(existsSync(join(hooks, `${d}.d`, "00-previous-hook")), d).toBe(false);
+    }
   });
 
   it("the tarball's install.sh installs the executable it carries without running Node or npm", () => {
