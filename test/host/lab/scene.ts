@@ -68,7 +68,9 @@ export interface Guest { name: string; mac: string; ip: string; ports: number[];
  */
 export function addGuest(host: Host, g: Guest): void {
   const listeners = g.ports.map((p) =>
-    `ip netns exec ${g.ns} setsid node -e "require('net').createServer(s=>s.end('ok\\\\n')).listen(${p})" </dev/null >/dev/null 2>&1 &`).join("\n");
+    // A probe that gives up mid-connection resets it: without an error handler on the
+    // socket that ECONNRESET would kill the listener, and every later trial with it.
+    `ip netns exec ${g.ns} setsid node -e "require('net').createServer(s=>{s.on('error',()=>{});s.end('ok\\\\n')}).listen(${p})" </dev/null >/dev/null 2>&1 &`).join("\n");
   const r = host.execSync(`set -e
 cat > /tmp/${g.name}.xml <<X
 <domain type='qemu'><name>${g.name}</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os>
