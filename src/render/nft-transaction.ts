@@ -43,18 +43,3 @@ export function renderNftRemoval(fam: "ip" | "ip6", o: NftObserved): string {
   for (const r of o.libvirtForward) if (r.ours) out.push(`delete rule ${fam} ${NFT_LIBVIRT_TABLE} forward handle ${r.handle}`);
   return out.length ? out.join("\n") + "\n" : "";
 }
-
-interface NftJson {
-  nftables?: { table?: { family: string; name: string }; rule?: { handle: number; comment?: string } }[];
-}
-
-export function parseNftTables(json: string, fam: "ip" | "ip6"): { ourTable: boolean; libvirtTable: boolean } {
-  const items = (JSON.parse(json) as NftJson).nftables ?? [];
-  const has = (name: string) => items.some((i) => i.table?.family === fam && i.table.name === name);
-  return { ourTable: has(NFT_TABLE), libvirtTable: has(NFT_LIBVIRT_TABLE) };
-}
-
-export function parseNftChainRules(json: string): { handle: number; ours: boolean }[] {
-  const items = (JSON.parse(json) as NftJson).nftables ?? [];
-  return items.flatMap((i) => (i.rule ? [{ handle: i.rule.handle, ours: i.rule.comment === NFT_LIBVIRT_RULE_COMMENT }] : []));
-}

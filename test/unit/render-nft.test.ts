@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { resolvePlan } from "../../src/plan/resolve.js";
 import { renderNft } from "../../src/render/nftables.js";
-import { libvirtRuleInPlace, parseNftChainRules, parseNftTables, renderNftRemoval, renderNftTransaction } from "../../src/render/nft-transaction.js";
+import { libvirtRuleInPlace, renderNftRemoval, renderNftTransaction } from "../../src/render/nft-transaction.js";
 import { chooseBackend, parseNetworkConf } from "../../src/host/backend.js";
 import { compileText } from "../helpers/rules.js";
 import { defaultNet, domain, routeNet, view } from "../helpers/host.js";
@@ -78,14 +78,6 @@ describe("the nftables transaction", () => {
     expect(renderNftTransaction(table(""), there)).toBe("table ip virt_hooks {}\ndelete table ip virt_hooks\ndelete rule ip libvirt_network forward handle 9\n");
     expect(renderNftTransaction(table(""), noLibvirt)).toBe("");
     expect(renderNftRemoval("ip", there)).toBe("delete table ip virt_hooks\ndelete rule ip libvirt_network forward handle 9\n");
-  });
-
-  it("reads nft's JSON listings", () => {
-    const tables = '{"nftables": [{"metainfo": {}}, {"table": {"family": "ip", "name": "libvirt_network", "handle": 1}}, {"table": {"family": "ip6", "name": "virt_hooks", "handle": 2}}]}';
-    expect(parseNftTables(tables, "ip")).toEqual({ ourTable: false, libvirtTable: true });
-    expect(parseNftTables(tables, "ip6")).toEqual({ ourTable: true, libvirtTable: false });
-    const chain = '{"nftables": [{"chain": {"name": "forward"}}, {"rule": {"handle": 6, "comment": "virt-hooks"}}, {"rule": {"handle": 3}}]}';
-    expect(parseNftChainRules(chain)).toEqual([{ handle: 6, ours: true }, { handle: 3, ours: false }]);
   });
 });
 
