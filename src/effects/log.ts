@@ -1,9 +1,11 @@
 // Where log lines go: the journal (its stream socket, so `journalctl -t
 // virt-hooks` finds them, with no child process), else syslog through
 // logger(1), else stderr. Never stdout: in hook mode libvirt reads it.
-// node:net and node:child_process are loaded only by the sink that needs them:
-// an ignored event then pays for neither (measured in bench/).
+// node:child_process is loaded only by the syslog sink, and the journal's
+// socket is written without node:net (unix-stream-write.ts): an ignored event
+// pays for neither (measured in bench/).
 import { statSync, writeSync } from "node:fs";
+import { writeToUnixStream } from "./unix-stream-write.js";
 
 export type Level = "info" | "warning" | "error";
 
@@ -46,21 +48,11 @@ function journalSink(socketPath: string): LogSink {
   return {
     kind: "journal",
     write: async (level, lines) => {
-      const { connect } = await import("node:net");
-      return new Promise((resolve) => {
-        // systemd's stream protocol: identifier, unit id, priority,
-        // level_prefix, forward to syslog/kmsg/console; then the lines.
-        const header = `${LOG_TAG}\n\n${PRIORITY[level]}\n1\n0\n0\n0\n`;
-        const body = lines.map((l) => `<${PRIORITY[level]}>${l.replace(/\n/g, " ")}\n`).join("");
-        const sock = connect(socketPath);
-        const fallback = () => void stderrSink.write(level, lines).then(resolve);
-        sock.once("error", fallback);
-        sock.once("connect", () => {
-          sock.off("error", fallback);
-          sock.once("error", () => resolve());
-          sock.end(header + body, () => resolve());
-        });
-      });
+      // systemd's stream protocol: identifier, unit id, priority,
+      // level_prefix, forward to syslog/kmsg/console; then the lines.
+      const header = `${LOG_TAG}\n\n${PRIORITY[level]}\n1\n0\n0\n0\n`;
+      const body = lines.map((l) => `<${PRIORITY[level]}>${l.replace(/\n/g, " ")}\n`).join("");
+      if (!(await writeToUnixStream(socketPath, header + body))) await stderrSink.write(level, lines);
     },
   };
 }
