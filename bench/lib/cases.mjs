@@ -8,6 +8,9 @@ import { BenchHost, forwardsTo, guest } from "./host.mjs";
 import { baselineRules, driftDnat, fingerprint, libvirtRebuild, resetFirewall } from "./firewall.mjs";
 import { summarize, traceChildren } from "./children.mjs";
 import { Samples, timed } from "./measure.mjs";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
 
 export const FORWARD_COUNTS = [1, 10, 50, 200];
 
@@ -104,8 +107,39 @@ export async function ignoredEvents(b) {
       }
       await b.trace(host, line, input, row);
     }
+    await ignoredWithJournal(b, host, cases[0]);
   } finally {
     host.dispose();
+  }
+}
+
+/**
+ * The first ignored case again, logging where a systemd host's hook logs: a
+ * stream socket at run/systemd/journal/stdout (a listener that counts the
+ * lines; each run must deliver exactly one). Without it every other row logs
+ * to stderr, which no production host does.
+ */
+async function ignoredWithJournal(b, host, [name, line, input]) {
+  const dir = join(host.root, "run/systemd/journal");
+  mkdirSync(dir, { recursive: true });
+  let lines = 0;
+  const server = createServer((s) => {
+    s.setEncoding("utf8").on("data", (d) => (lines += d.split("\n").filter((l) => /^<\d>/.test(l)).length));
+    s.on("error", () => {});
+  });
+  await new Promise((r) => server.listen(join(dir, "stdout"), r));
+  try {
+    const row = b.row("ignored", `${name}, logging to a journal socket`, "-");
+    await b.hook(host, line, input);
+    for (let i = 0; i < b.reps.fast; i++) {
+      await b.pairFloor(row);
+      await b.hook(host, line, input, row);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    if (lines !== b.reps.fast + 1) b.problems.push(`${name} with a journal socket: ${lines} journal lines for ${b.reps.fast + 1} runs`);
+    await b.trace(host, line, input, row);
+  } finally {
+    await new Promise((r) => server.close(r));
   }
 }
 
