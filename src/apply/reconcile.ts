@@ -16,6 +16,7 @@ import { defaultPaths } from "../config/paths.js";
 import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
 import { nftTableFingerprint, observeNft, removeNft, syncNft } from "./nft-backend.js";
 import { digest } from "./digest.js";
+import { unchangedFamilies, type ReconcileResult } from "./result.js";
 
 export interface ReconcileOptions {
   readonly rules: RuleSet;
@@ -37,17 +38,6 @@ export interface ReconcileOptions {
   readonly inputsKey?: string;
 }
 
-export interface ReconcileResult {
-  readonly plan: Plan;
-  readonly backend: BackendChoice;
-  readonly families: readonly FamilySync[];
-  /** Leftovers removed from the backend libvirt no longer uses. */
-  readonly removedFrom: readonly string[];
-  /** Nothing looked at: a hook that started after this one had just verified the same desired state. */
-  readonly coalesced?: boolean;
-  /** Rule counts when `plan` was not computed (covered before reading the host: hook/coalesce.ts). */
-  readonly counts?: RuleCounts;
-}
 
 
 export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
@@ -56,7 +46,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const state = readState(o.stateDir);
   const key = desiredKey(plan, backend.backend);
   if (!o.dryRun && o.startedAt !== undefined && coveredBy(readVerified(o.stateDir), o.startedAt, key)) {
-    return { plan, backend, families: unchanged(state), removedFrom: [], coalesced: true };
+    return { plan, backend, families: unchangedFamilies(state), removedFrom: [], coalesced: true };
   }
   const lookedAt = process.hrtime.bigint();
   const families: FamilySync[] = [];
@@ -112,32 +102,6 @@ function coveredBy(v: Verified | undefined, startedAt: bigint, key: string): boo
   return v !== undefined && v.at > startedAt && v.key === key;
 }
 
-/**
- * The result of a hook covered before it read the host (hook/coalesce.ts):
- * nothing planned or looked at; the families and rule counts as the covering
- * reconcile left and reported them.
- */
-export function coveredResult(stateDir: string, counts: RuleCounts): ReconcileResult {
-  const state = readState(stateDir);
-  const families = unchanged(state);
-  const backend: BackendName = families[0]?.backend ?? "iptables";
-  return {
-    plan: { forwards: [], masquerades: [], accepts: [], states: [] },
-    backend: { backend, why: "as the covering reconcile applied it" },
-    families,
-    removedFrom: [],
-    coalesced: true,
-    counts,
-  };
-}
-
-/** The families as recorded, reported as in sync (what the covering reconcile left). */
-function unchanged(state: AppliedState): FamilySync[] {
-  return ([4, 6] as const).flatMap((family) => {
-    const r = state.families[`ipv${family}`];
-    return r ? [{ family, backend: r.backend ?? "iptables", added: 0, removed: 0, rules: r.rules, ...(r.hash ? { hash: r.hash } : {}) }] : [];
-  });
-}
 
 /**
  * syncNft skips the transaction when our table exists and the hash of what we

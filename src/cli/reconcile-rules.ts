@@ -2,13 +2,16 @@
 // (dry run) and the watcher. Rules and host view come from the loaded context;
 // a real run holds the same lock as the hooks.
 import type { Paths } from "../config/paths.js";
-import { reconcile, type ReconcileResult } from "../apply/reconcile.js";
+import { reconcile } from "../apply/reconcile.js";
+import type { ReconcileResult } from "../apply/result.js";
 import { acquireLock } from "../effects/lock.js";
 import { runTool } from "../effects/exec.js";
 import type { HostView } from "../host/view.js";
 import { readHostView } from "../effects/libvirt-state.js";
 import type { Context } from "./context.js";
 import { convergeHosts, type ConvergeResult } from "./converge-hosts.js";
+import { rulesKey, writeCachedInterest } from "../hook/interest-cache.js";
+import { interestOf } from "../hook/policy.js";
 
 export type RulesResult = ReconcileResult & { readonly hosts: ConvergeResult };
 
@@ -20,6 +23,10 @@ export async function reconcileRules(ctx: Context, paths: Paths, o: { readonly d
   // LockTimeout propagates: the caller says what it means for it.
   const lock = o.dryRun ? undefined : await acquireLock(paths.stateDir);
   try {
+    // The hooks' cache of what these rules name (hook/interest-cache.ts), so that
+    // the events after an apply (a libvirtd restart's storm of reconnects) decide
+    // without compiling rules.d, each on its own.
+    if (!o.dryRun) writeCachedInterest(paths.stateDir, rulesKey(ctx.files), { ...interestOf(ctx.compiled.rules), clean: ctx.compiled.diagnostics.length === 0 });
     const result = await reconcile({ rules: ctx.compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: o.dryRun, everyFamily: true, networkConf: paths.networkConf });
     return { ...result, hosts };
   } finally {

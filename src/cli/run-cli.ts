@@ -11,7 +11,7 @@ import { formatDiagnostic } from "../rules/diagnostic.js";
 import { formatLine } from "../rules/source.js";
 import { resolvePlan } from "../plan/resolve.js";
 import type { Plan, RuleState } from "../plan/intents.js";
-import type { ReconcileResult } from "../apply/reconcile.js";
+import type { ReconcileResult } from "../apply/result.js";
 import { removeIptables } from "../apply/iptables-backend.js";
 import { removeNft } from "../apply/nft-backend.js";
 import { renderIptables } from "../render/iptables.js";

@@ -1,23 +1,16 @@
 // Reads what libvirt is running from its own status files, never from libvirt
 // itself (a hook that calls libvirt deadlocks). Only the domains rules care
 // about are parsed: domain status files are large.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDomainStatusXml, statusPid, type DomainInfo } from "../libvirt/domain.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
+import { xmlFiles } from "./status-identity.js";
 
 export interface ReadView {
   readonly view: HostView;
   readonly problems: string[];
-}
-
-function xmlFiles(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((n) => n.endsWith(".xml"));
-  } catch {
-    return [];
-  }
 }
 
 /** `domains`: names to read; undefined reads them all (status, plan). */
@@ -57,28 +50,6 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>): Rea
     }
   }
   return { view: { domains: running, networks }, problems };
-}
-
-/**
- * Which status files readHostView(runDir, domains) would read, and which
- * version of each: name, inode, size and mtime (ns). libvirt replaces a
- * status file by rename, so any rewrite changes the inode. Cheap: one stat
- * per file, no read, no parse.
- */
-export function statusIdentity(runDir: string, domains: ReadonlySet<string>): string {
-  const lines: string[] = [];
-  for (const sub of ["network", "qemu"] as const) {
-    for (const file of xmlFiles(join(runDir, sub)).sort()) {
-      if (sub === "qemu" && !domains.has(file.slice(0, -4))) continue;
-      try {
-        const st = statSync(join(runDir, sub, file), { bigint: true });
-        lines.push(`${sub}/${file} ${st.ino} ${st.size} ${st.mtimeNs}`);
-      } catch {
-        lines.push(`${sub}/${file} gone`);
-      }
-    }
-  }
-  return lines.join("\n");
 }
 
 /** One running domain's status file, parsed; undefined when there is none or it does not read. */

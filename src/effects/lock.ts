@@ -13,6 +13,7 @@
 // kinds exclude each other, so an upgrade mid-storm stays serialised.
 
 export interface Lock {
+  /** Idempotent: a lock handed from one step to the next may be released by both. */
   release(): Promise<void>;
 }
 
@@ -22,13 +23,32 @@ export class LockTimeout extends Error {}
 type TryBind = (address: string) => Promise<(() => Promise<void>) | undefined>;
 
 export async function acquireLock(name: string, timeoutMs = 30_000, now: () => number = Date.now): Promise<Lock> {
+  return (await acquireLockUnless(name, () => false, timeoutMs, now)) as Lock;
+}
+
+/**
+ * The lock; or, as soon as `satisfied()` holds while we wait for it (asked
+ * before every attempt but the first), undefined: a hook that learns its
+ * work was done meanwhile need not queue behind the others to find that out.
+ */
+export async function acquireLockUnless(name: string, satisfied: () => boolean, timeoutMs = 30_000, now: () => number = Date.now): Promise<Lock | undefined> {
   const address = `\0virt-hooks:${name}`;
   const bind = pipeBinder() ?? bindWithNet;
   const deadline = now() + timeoutMs;
   let delay = 2;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0 && satisfied()) return undefined;
     const release = await bind(address);
-    if (release) return { release };
+    if (release) {
+      let held = true;
+      return {
+        release: async () => {
+          if (!held) return;
+          held = false;
+          await release();
+        },
+      };
+    }
     if (now() > deadline) throw new LockTimeout(`another virt-hooks held the lock for more than ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 50);

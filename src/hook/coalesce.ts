@@ -22,6 +22,9 @@ import type { DomainInfo } from "../libvirt/domain.js";
 import type { SourceFile } from "../rules/source.js";
 import type { Verified } from "../effects/state-store.js";
 
+/** The log line's note of a covered hook (bench/ and the tests count these). */
+export const COVERED_NOTE = "verified by a hook that started after this one";
+
 export interface CoalesceInputs {
   readonly rules: readonly SourceFile[];
   /** statusIdentity() of the status files this event's reconcile would read. */
@@ -44,6 +47,20 @@ export function correctionsRedundant(corrections: readonly Correction[], statusO
     const recorded = statusOf(c.domain.name);
     return recorded !== undefined && JSON.stringify(recorded) === JSON.stringify(c.domain);
   });
+}
+
+/**
+ * The <domain> element of a domain status file, as parseDomainStatusXml cuts
+ * it out of <domstatus>: the text libvirt hands a reconnect hook on stdin.
+ */
+export function domainElement(statusText: string): string | undefined {
+  const root = statusText.indexOf("<domstatus");
+  if (root < 0) return undefined;
+  const open = /<domain[\s>]/g;
+  open.lastIndex = root;
+  const start = open.exec(statusText)?.index ?? -1;
+  const end = statusText.lastIndexOf("</domain>");
+  return start > root && end > start ? statusText.slice(start, end + "</domain>".length) : undefined;
 }
 
 /** Covered: the recorded reconcile started after this hook and saw exactly these inputs. */

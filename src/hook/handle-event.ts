@@ -15,14 +15,16 @@ import { compileRules, type Compiled } from "../rules/compile.js";
 import { readRulesKeepingLastGood } from "../trust/last-good.js";
 import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
-import { readDomainStatus, readHostView, statusIdentity } from "../effects/libvirt-state.js";
+import { readDomainStatus, readHostView } from "../effects/libvirt-state.js";
+import { statusIdentity } from "../effects/status-identity.js";
 import { readVerified } from "../effects/state-store.js";
-import { correctionsRedundant, coveredBefore, inputsKey } from "./coalesce.js";
-import { acquireLock } from "../effects/lock.js";
+import { correctionsRedundant, coveredBefore, COVERED_NOTE, domainElement, inputsKey } from "./coalesce.js";
+import { acquireLock, type Lock } from "../effects/lock.js";
 import type { LogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
-import { coveredResult, reconcile, type ReconcileResult } from "../apply/reconcile.js";
+import { reconcile } from "../apply/reconcile.js";
+import { coveredResult, type ReconcileResult } from "../apply/result.js";
 import { interestOf, type Decision, type EventInput, type RuleInterest } from "./policy.js";
 import { eventLabel, problemLines, summaryLine } from "./outcome.js";
 
@@ -39,6 +41,8 @@ export interface EventContext {
   readonly elapsed: () => number;
   /** CLOCK_MONOTONIC ns when the hook started (see reconcile's coalescing). */
   readonly startedAt: bigint;
+  /** Our lock, when covered-early.ts already waited for it (then it asked the early question too). */
+  readonly lock?: Lock;
 }
 
 /** Reconciles for one event; returns the problems that justify refusing it (empty: none). */
@@ -55,8 +59,8 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   // inputs, and skip the queue on the lock (whose waiters poll every 2-50 ms)
   // instead of waiting in it to learn that. The argument of hook/coalesce.ts needs
   // no lock: the record is written only at the end of a clean reconcile, by rename.
-  const early = covered(c, corrections);
-  const lock = early.result ? undefined : await acquireLock(c.paths.stateDir);
+  const early: Covered = c.lock ? { reattach: false } : covered(c, corrections);
+  const lock = early.result ? undefined : (c.lock ?? (await acquireLock(c.paths.stateDir)));
   let result: ReconcileResult;
   const notes: string[] = [];
   // rules.d as it is now, not as it was before we waited for the lock: an
@@ -77,7 +81,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt, ...(inputs !== undefined ? { inputsKey: inputs } : {}) });
       input.problems.push(...read.problems);
     }
-    if (result.coalesced) notes.push("verified by a hook that started after this one");
+    if (result.coalesced) notes.push(COVERED_NOTE);
   } finally {
     await lock?.release();
   }
@@ -88,7 +92,9 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
 }
 
 /** Whether this event re-attaches, its coalescing key, and the covered result when a later-started reconcile verified that key. */
-function covered(c: EventContext, corrections: readonly Correction[]): { reattach: boolean; inputs?: string; result?: ReconcileResult } {
+type Covered = { reattach: boolean; inputs?: string; result?: ReconcileResult };
+
+function covered(c: EventContext, corrections: readonly Correction[]): Covered {
   const reattach = c.decision.reattach === true && c.compiled.rules.settings.reattach;
   const inputs = coalescingKey(c, reattach, corrections);
   if (inputs === undefined) return { reattach };
@@ -140,15 +146,7 @@ function statusUnlessSame(runDir: string, name: string, xml: string, corrections
   const up = corrections.find((k) => k.kind === "domain-up" && k.domain.name === name);
   const text = readTextIfAny(join(runDir, "qemu", `${name}.xml`));
   if (text === undefined) return undefined;
-  if (up?.kind === "domain-up") {
-    // The element as parseDomainStatusXml cuts it out.
-    const root = text.indexOf("<domstatus");
-    const open = /<domain[\s>]/g;
-    open.lastIndex = Math.max(root, 0);
-    const start = root < 0 ? -1 : (open.exec(text)?.index ?? -1);
-    const end = text.lastIndexOf("</domain>");
-    if (start > root && end > start && text.slice(start, end + "</domain>".length) === xml.trim()) return up.domain;
-  }
+  if (up?.kind === "domain-up" && domainElement(text) === xml.trim()) return up.domain;
   return readDomainStatus(runDir, name);
 }
 

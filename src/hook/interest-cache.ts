@@ -19,6 +19,16 @@ interface Stored {
   readonly rules: string;
   readonly anyRules: boolean;
   readonly domains: readonly string[];
+  readonly clean: boolean;
+}
+
+/**
+ * The interest, and whether compiling that text gave no diagnostic at all (a
+ * hook that is covered before it compiles, hook/covered-early.ts, has then
+ * no warning it would fail to report).
+ */
+export interface CachedInterest extends RuleInterest {
+  readonly clean: boolean;
 }
 
 /** Names and contents, unambiguously delimited (a name cannot hold NUL; lengths are explicit). */
@@ -26,18 +36,19 @@ export function rulesKey(files: readonly SourceFile[]): string {
   return files.map((f) => `${f.path}\0${f.text.length}\0${f.text}`).join("\0");
 }
 
-export function readCachedInterest(stateDir: string, key: string): RuleInterest | undefined {
+export function readCachedInterest(stateDir: string, key: string): CachedInterest | undefined {
   try {
     const s = JSON.parse(readFileSync(join(stateDir, FILE), "utf8")) as Stored;
-    if (s.rules !== key || typeof s.anyRules !== "boolean" || !Array.isArray(s.domains)) return undefined;
-    return { anyRules: s.anyRules, domains: new Set(s.domains.filter((d) => typeof d === "string")) };
+    // Without `clean` it was written by an earlier release: stale, rewritten by this event.
+    if (s.rules !== key || typeof s.anyRules !== "boolean" || !Array.isArray(s.domains) || typeof s.clean !== "boolean") return undefined;
+    return { anyRules: s.anyRules, domains: new Set(s.domains.filter((d) => typeof d === "string")), clean: s.clean };
   } catch {
     return undefined;
   }
 }
 
-export function writeCachedInterest(stateDir: string, key: string, interest: RuleInterest): void {
-  const stored: Stored = { rules: key, anyRules: interest.anyRules, domains: [...interest.domains] };
+export function writeCachedInterest(stateDir: string, key: string, interest: CachedInterest): void {
+  const stored: Stored = { rules: key, anyRules: interest.anyRules, domains: [...interest.domains], clean: interest.clean };
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const tmp = join(stateDir, `.${FILE}.${process.pid}.tmp`);

@@ -1,7 +1,7 @@
 // Turns a reconcile into what an admin reads: one summary line, problem lines
 // with file:line:col, and whether the event should be refused.
 import { formatEvent, type HookEvent } from "../libvirt/event.js";
-import type { ReconcileResult } from "../apply/reconcile.js";
+import type { ReconcileResult } from "../apply/result.js";
 import { formatDiagnostic, type Diagnostic } from "../rules/diagnostic.js";
 import { countStates } from "../plan/intents.js";
 

@@ -16,6 +16,12 @@ export type Decision =
       /** Does the decision need the event's XML (parsed lazily)? */
       readonly needs: "domain-xml" | "network-xml" | "nothing";
       readonly corrections: (input: EventInput) => Correction[];
+      /**
+       * The corrections are exactly "this domain is up, as the event's XML says":
+       * when its status file holds that very XML they add nothing, which is
+       * checked without parsing it (hook/covered-early.ts).
+       */
+      readonly upFromXml?: true;
       /** Put running guests' taps back on this network's bridge (it was just (re)created). */
       readonly reattach?: boolean;
       /** `uplink`/`route` of this network: assert them (up) or put back what they moved (down). */
@@ -48,15 +54,15 @@ function decideQemu(event: HookEvent, interest: RuleInterest): Decision {
   switch (event.op) {
     // Taps exist and are on the bridge; the firewall is what's left to do.
     case "start":
-      return { kind: "reconcile", vetoable: true, needs: "domain-xml", corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
+      return { kind: "reconcile", vetoable: true, needs: "domain-xml", upFromXml: true, corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
     // After a daemon restart, once libvirt has rebuilt its own rules: re-assert ours.
     case "reconnect":
-      return { kind: "reconcile", vetoable: false, needs: "domain-xml", corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
+      return { kind: "reconcile", vetoable: false, needs: "domain-xml", upFromXml: true, corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
     // Again at started, never vetoing: libvirt writes a guest's status file only
     // just before this hook, so a start of another guest in between rebuilt our
     // rules without this one. The last started of a burst sees every guest.
     case "started":
-      return { kind: "reconcile", vetoable: false, needs: "domain-xml", corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
+      return { kind: "reconcile", vetoable: false, needs: "domain-xml", upFromXml: true, corrections: (i) => (i.domain ? [{ kind: "domain-up", domain: i.domain }] : []) };
     // release comes once libvirt has let go of everything, status file included:
     // it repairs a concurrent event that still saw this guest as running.
     case "stopped":

@@ -21,6 +21,9 @@ import { decide, interestOf } from "./policy.js";
 import { eventLabel, summaryLine } from "./outcome.js";
 import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
 import { runEventScripts } from "../guest-scripts/hook.js";
+import { coveredEarly } from "./covered-early.js";
+import { COVERED_NOTE } from "./coalesce.js";
+import type { Lock } from "../effects/lock.js";
 
 export interface HookIo {
   readonly stdin: () => Promise<string>;
@@ -63,6 +66,8 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
   };
   let vetoable = false;
   let block = false;
+  // Held from covered-early.ts into handle-event.ts, which releases it; released here on any other way out.
+  let lock: Lock | undefined;
   try {
     const xml = await xmlPromise;
     // Untrusted rule files are refused and replaced by their last accepted text (trust/).
@@ -71,16 +76,24 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     const cached = readCachedInterest(paths.stateDir, key);
     const early = cached && decide(event, cached);
     if (early?.kind === "ignore") return await ignored(early.why);
+    // A reconnect of a libvirtd restart that a later-started reconcile covered
+    // ends here too, without the deferred code (covered-early.ts).
+    const quick = cached && early?.kind === "reconcile" ? await coveredEarly({ event, decision: early, interest: cached, xml, files, paths, startedAt }) : {};
+    if ("covered" in quick) {
+      await log.write("info", [summaryLine(eventLabel(event), quick.covered, elapsed(), COVERED_NOTE)]);
+      return 0;
+    }
+    lock = "lock" in quick ? quick.lock : undefined;
     const { compileRules } = await import("../rules/compile.js");
     const compiled = compileRules(files.files);
     block = compiled.rules.settings.onError === "block";
     const interest = interestOf(compiled.rules);
-    if (!cached) writeCachedInterest(paths.stateDir, key, interest);
+    if (!cached) writeCachedInterest(paths.stateDir, key, { ...interest, clean: compiled.diagnostics.length === 0 });
     const decision = decide(event, interest);
     if (decision.kind === "ignore") return await ignored(decision.why);
     vetoable = decision.vetoable;
     const { handleEvent } = await import("./handle-event.js");
-    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt });
+    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt, ...(lock ? { lock } : {}) });
     if (vetoable && block && refusal.length > 0) {
       io.stderr(`virt-hooks: refusing to start ${event.object} (set on-error block):\n${refusal.join("\n")}\n`);
       return 1;
@@ -95,5 +108,7 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
       return 1;
     }
     return 0;
+  } finally {
+    await lock?.release();
   }
 }

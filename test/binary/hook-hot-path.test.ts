@@ -139,6 +139,22 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
     return { ns, guests, tree };
   }
 
+  /** What libvirt hands a reconnect hook: the live <domain>, as its status file holds it. */
+  const liveDomain = (g: { name: string; mac: string }) => {
+    const status = domainXml(g.name, g.mac);
+    return status.slice(status.indexOf("<domain "), status.lastIndexOf("</domain>") + "</domain>".length);
+  };
+
+  /** Every guest's reconnect at once, while a stand-in holds our lock (an abstract socket in this netns) for `holdMs`, until all have started. */
+  async function stormBehindHeldLock(ns: Netns, guests: readonly { name: string; mac: string }[], tree: HostTree, holdMs: number) {
+    const stateDir = join(tree.root, "run/virt-hooks");
+    const holder = ns.exec([process.execPath, "-e", `require("net").createServer().listen({ path: "\\0virt-hooks:" + process.argv[1], exclusive: true }, () => setTimeout(() => process.exit(0), ${holdMs}))`, stateDir]);
+    await new Promise((r) => setTimeout(r, 300));
+    const storm = Promise.all(guests.map((g) => ns.exec(tree.hookArgv(`qemu ${g.name} reconnect begin -`), { env: tree.env(), input: liveDomain(g) })));
+    expect((await holder).code).toBe(0);
+    return storm;
+  }
+
   it("parallel reconnects leave exactly the desired rules, whoever does the work", async () => {
     const { ns, guests, tree } = await runningGuests(8, "g", 0x3d, 40, 3000);
     try {
@@ -163,18 +179,7 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
   it("hooks queued behind one that looks after they started are covered without reading the host", async () => {
     const { ns, guests, tree } = await runningGuests(6, "c", 0x3e, 60, 4000);
     try {
-      // What libvirt hands a reconnect hook: the live <domain>, as its status file holds it.
-      const live = (g: { name: string; mac: string }) => {
-        const status = domainXml(g.name, g.mac);
-        return status.slice(status.indexOf("<domain "), status.lastIndexOf("</domain>") + "</domain>".length);
-      };
-      // Hold our lock (an abstract socket in this netns) until every hook has started.
-      const stateDir = join(tree.root, "run/virt-hooks");
-      const holder = ns.exec([process.execPath, "-e", `require("net").createServer().listen({ path: "\\0virt-hooks:" + process.argv[1], exclusive: true }, () => setTimeout(() => process.exit(0), 3000))`, stateDir]);
-      await new Promise((r) => setTimeout(r, 300));
-      const storm = Promise.all(guests.map((g) => ns.exec(tree.hookArgv(`qemu ${g.name} reconnect begin -`), { env: tree.env(), input: live(g) })));
-      expect((await holder).code).toBe(0);
-      const runs = await storm;
+      const runs = await stormBehindHeldLock(ns, guests, tree, 3000);
       for (const r of runs) {
         expect(r.code, r.stderr).toBe(0);
         expect(r.stderr).not.toMatch(/FAILED|error/);
@@ -185,11 +190,27 @@ describe.skipIf(!isRoot)("binary: a reconnect storm (libvirtd restarted with gue
       expect(runs.filter((r) => /ipv4 \+24 -0/.test(r.stderr))).toHaveLength(1);
 
       // Later hooks started after that look: each looks for itself (nothing to change).
-      const again = await ns.exec(tree.hookArgv("qemu c0 reconnect begin -"), { env: tree.env(), input: live(guests[0]!) });
+      const again = await ns.exec(tree.hookArgv("qemu c0 reconnect begin -"), { env: tree.env(), input: liveDomain(guests[0]!) });
       expect(again.stderr).toMatch(/ipv4 unchanged; rules 6 live/);
       expect(again.stderr).not.toMatch(/verified by a hook/);
       const dnat = (await ns.save(4)).split("\n").filter((l) => l.startsWith("-A VIRT_HOOKS_PRE") && l.includes("DNAT"));
       expect(dnat).toHaveLength(guests.length);
+    } finally {
+      tree.dispose();
+    }
+  });
+
+  it("a covered hook still reports a warning in rules.d (such rules take the full path)", async () => {
+    const { ns, guests, tree } = await runningGuests(4, "w", 0x3f, 80, 5000);
+    try {
+      // A duplicate: rules.d compiles with a warning, which only the full path (the compiler) can report.
+      tree.writeRules("60-dup.rules", "masquerade default\nmasquerade default\n");
+      const runs = await stormBehindHeldLock(ns, guests, tree, 2000);
+      for (const r of runs) {
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/60-dup\.rules:2:1.*already masqueraded/);
+      }
+      expect(runs.filter((r) => /verified by a hook that started after this one/.test(r.stderr))).toHaveLength(guests.length - 1);
     } finally {
       tree.dispose();
     }

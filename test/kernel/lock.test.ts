@@ -5,7 +5,7 @@
 // releases, so an upgrade in the middle of a storm stays serialised.
 import { createServer, type Server } from "node:net";
 import { describe, expect, it } from "vitest";
-import { acquireLock, LockTimeout } from "../../src/effects/lock.js";
+import { acquireLock, acquireLockUnless, LockTimeout } from "../../src/effects/lock.js";
 
 const name = () => `test-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
@@ -27,6 +27,24 @@ describe("the lock (a bound abstract socket)", () => {
     await first.release();
     const second = await waiting;
     await second.release();
+    await (await acquireLock(n, 30)).release();
+  });
+
+  it("a waiter whose work was done meanwhile stops waiting, without the lock; unsatisfied, it gets the lock", async () => {
+    const n = name();
+    const held = await acquireLock(n, 1_000);
+    let done = false;
+    let asked = 0;
+    const waiting = acquireLockUnless(n, () => (asked++, done), 5_000);
+    setTimeout(() => (done = true), 30);
+    expect(await waiting).toBeUndefined();
+    expect(asked).toBeGreaterThan(1);
+    // The holder never released: the waiter left on its own answer.
+    await held.release();
+    const free = await acquireLockUnless(n, () => true, 1_000);
+    expect(free).toBeDefined(); // the first attempt comes before the first question
+    await free!.release();
+    await free!.release(); // idempotent
     await (await acquireLock(n, 30)).release();
   });
 

@@ -1,6 +1,6 @@
 // The inputs check that lets a queued hook skip reading the host (src/hook/coalesce.ts).
 import { describe, expect, it } from "vitest";
-import { correctionsRedundant, coveredBefore, inputsKey } from "../../src/hook/coalesce.js";
+import { correctionsRedundant, coveredBefore, domainElement, inputsKey } from "../../src/hook/coalesce.js";
 import type { DomainInfo } from "../../src/libvirt/domain.js";
 
 const web: DomainInfo = { name: "web", interfaces: [{ mac: "52:54:00:00:00:01", type: "network", network: "default", bridge: "virbr0", tap: "vnet0" }] };
@@ -38,5 +38,15 @@ describe("coalescing before the host is read", () => {
     expect(coveredBefore({ at: 20n, key: "d", inputs: "other", counts }, 10n, "i")).toBe(false);
     expect(coveredBefore({ at: 20n, key: "d" }, 10n, "i")).toBe(false);
     expect(coveredBefore(undefined, 10n, "i")).toBe(false);
+  });
+
+  it("cuts a status file's <domain> element exactly as libvirt hands it to a reconnect hook", () => {
+    const domain = "<domain type='kvm' id='3'>\n  <name>web</name>\n  <devices><domainsnapshot/></devices>\n</domain>";
+    const status = `<!--\nWARNING\n-->\n<domstatus state='running' pid='42'>\n  <taint flag='high-privileges'/>\n  <domainhost/>\n  ${domain}\n</domstatus>\n`;
+    // <domainhost> is not <domain>: the match needs a space or '>' after the name.
+    expect(domainElement(status)).toBe(domain);
+    expect(domainElement(domain)).toBeUndefined(); // no <domstatus>: not a status file
+    expect(domainElement("<domstatus state='running'></domstatus>")).toBeUndefined();
+    expect(domainElement(status.replace("</domain>", ""))).toBeUndefined();
   });
 });
