@@ -313,7 +313,7 @@ function workloadSamples(keys) {
 /**
  * Routes dynamic imports of project sources into `keys` (relative paths). The deferred
  * code and its V8 code cache are not in the script: they are assets of the executable
- * (sea-config "assets", read with node:sea's getAsset: the cache without a copy). As
+ * (sea-config "assets", read with node:sea's getRawAsset: no copy). As
  * string literals in the script they made it ~700 KB that V8 had to read before the
  * first line of every event, ignored ones too (callgrind: 15 M instructions of ~100 M;
  * issue 15). The bundle run by plain node (profiling: node --cpu-prof .build/NAME.cjs)
@@ -344,11 +344,15 @@ function deferPlugin(keys, name) {
           "function deferredCode() {",
           "  const sea = require(\"node:sea\");",
           "  if (sea.isSea()) {",
+          // getRawAsset: the executable's own mapped bytes, not getAsset's copy of them (~750 KB
+          // of fresh pages to fault in and fill on every event that acts: getAsset was 1.9 ms
+          // of --cpu-prof). Only read, never written (writing would fault).
+          "    const raw = (k) => (sea.getRawAsset ?? sea.getAsset)(k);",
           "    let cachedData;",
-          `    try { cachedData = Buffer.from(sea.getAsset(${JSON.stringify(DEFERRED_ASSETS.cache)})); } catch { cachedData = undefined; }`,
+          `    try { cachedData = Buffer.from(raw(${JSON.stringify(DEFERRED_ASSETS.cache)})); } catch { cachedData = undefined; }`,
           // latin1: the bundle is ASCII (esbuild escapes the rest; checked at build), and a
           // one-byte copy costs a fraction of UTF-8 decoding (~1.8 ms for ~400 KB, --cpu-prof).
-          `    return { source: Buffer.from(sea.getAsset(${JSON.stringify(DEFERRED_ASSETS.source)})).toString("latin1"), cachedData };`,
+          `    return { source: Buffer.from(raw(${JSON.stringify(DEFERRED_ASSETS.source)})).toString("latin1"), cachedData };`,
           "  }",
           "  const { readFileSync } = require(\"node:fs\");",
           `  const base = require("node:path").join(__dirname, ${JSON.stringify(name)});`,

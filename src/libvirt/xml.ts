@@ -36,6 +36,11 @@ export function parseXml(text: string): XmlNode {
     // Callbacks get the parser's path object, not a string built for every
     // node (its toString was ~10% of reading 50 status files in --cpu-prof).
     jPath: false,
+    // libvirt 11's network status file records the firewall commands it ran:
+    // about 220 <item>s, nothing of which we read but the element's backend
+    // attribute (kept: a stop node's attributes are parsed, its content is one
+    // text). Half the cost of an event's largest parse (2.4 -> 0.8 ms cold).
+    stopNodes: ["networkstatus.firewall"],
   });
   try {
     return parser.parse(text, false) as XmlNode;
