@@ -13,8 +13,9 @@
 //   1. esbuild bundles the entry into one CommonJS file (.build/<name>.cjs), every
 //      dependency inlined (execa and fast-xml-parser are ESM-only; esbuild converts them).
 //      Every project module that the entry's graph reaches only by a dynamic import()
-//      goes into a second bundle (.build/<name>.deferred.cjs), carried by the executable as
-//      an asset with its V8 code cache and compiled on first use (see "Deferred code").
+//      goes into a deferred bundle, one for the hook's code and one for the CLI's
+//      (.build/<name>.deferred-{hook,cli}.cjs), each carried by the executable as an asset
+//      with its V8 code cache and compiled on first use (see "Deferred code").
 //   2. pkg's simple SEA pipeline, called as a library (SEA_MAKER), turns the script into
 //      an executable, with a sea-config of ours (seaConfig: the script's code cache and
 //      the assets). The base executable and the blob generator are both the pinned
@@ -213,14 +214,23 @@ async function bundle({ entry, contents, sourcefile = "floor.js", outfile, minif
 // (every module reached that way, and what they import) with new Function on first use,
 // then hands out the module's exports. Modules both graphs need exist once in each; none
 // keeps state that the other side must see (objects are passed across, never looked up).
-// Stack traces name the deferred code "virt-hooks.deferred.cjs", with the lines of
-// .build/virt-hooks.deferred.cjs(.map) (the wrapper adds a prefix to its first line only).
+// Stack traces name the deferred code "virt-hooks.deferred-GROUP.cjs", with the lines of
+// .build/virt-hooks.deferred-GROUP.cjs(.map) (the wrapper adds a prefix to its first line only).
 
 const SRC = join(ROOT, "src");
 const DEFERRED_LOADER = "virt-hooks:deferred-loader";
-/** The executable's asset keys, and the files beside .build/NAME.cjs, holding the deferred code (wrapped) and its cache. */
-const DEFERRED_ASSETS = { source: "deferred.js", cache: "deferred.v8cache" };
-const DEFERRED_FILES = { source: ".deferred-wrapped.js", cache: ".deferred.v8cache" };
+/**
+ * The deferred code is two bundles, one per face: what a hook loads once it acts (the
+ * rule compiler, handle-event, the per-guest scripts) and the admin CLI (cli/). An
+ * event that acts used to deserialise the CLI's code too: half of the ~390 KB and its
+ * cache (issue 15). Modules both need exist once in each.
+ */
+const deferredGroup = (key) => (key.startsWith("cli/") ? "cli" : "hook");
+/** The executable's asset keys, and the files beside .build/NAME.cjs, holding a group's deferred code (wrapped) and its cache. */
+const deferredAssets = (group) => ({ source: `deferred-${group}.js`, cache: `deferred-${group}.v8cache` });
+const deferredFiles = (group) => ({ source: `.deferred-${group}-wrapped.js`, cache: `.deferred-${group}.v8cache` });
+/** The name stack traces give a group's code (the lines of .build/NAME.deferred-GROUP.cjs(.map)). */
+const deferredFilename = (group) => `virt-hooks.deferred-${group}.cjs`;
 
 // The deferred code is compiled as this one expression, at build time (to make V8's code
 // cache) and at run time (with that cache): the two strings must be identical.
@@ -235,29 +245,27 @@ const wrapDeferred = (code) => DEFERRED_WRAPPER[0] + code + DEFERRED_WRAPPER[1];
  * its version, flags and the source and silently compiles afresh if anything differs, so
  * a missing or stale cache costs time, never correctness.
  */
-async function deferredCodeCache(tc, source, keys, v8Flags) {
+async function deferredCodeCache(tc, source, keys, v8Flags, group) {
   const samples = workloadSamples(keys);
   const maker = [
     "const vm = require('node:vm'); const fs = require('node:fs');",
-    "const [src, out, keys, samples] = [fs.readFileSync(process.argv[1], 'utf8'), process.argv[2], JSON.parse(process.argv[3]), process.argv[4]];",
-    "const script = new vm.Script(src, { filename: 'virt-hooks.deferred.cjs' });",
+    "const [src, out, keys, samples, filename] = [fs.readFileSync(process.argv[1], 'utf8'), process.argv[2], JSON.parse(process.argv[3]), process.argv[4], process.argv[5]];",
+    "const script = new vm.Script(src, { filename });",
     "const m = { exports: {} }; script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
-    // The hook's modules only: the CLI's top levels in the cache made every hook deserialise
-    // them (cache 385 -> 360 KB); the CLI compiles them when it runs.
-    "for (const k of keys) if (!k.startsWith('cli/')) m.exports[k]();",
+    "for (const k of keys) m.exports[k]();",
     `const work = samples ? m.exports[${JSON.stringify(CACHE_WORKLOAD.key)}]().exerciseActingPath(JSON.parse(fs.readFileSync(samples, 'utf8'))) : Promise.resolve();`,
     "work.then(() => fs.writeFileSync(out, script.createCachedData()), (e) => { console.error(e && e.stack || String(e)); process.exit(1); });",
   ].join("\n");
-  const srcFile = join(BUILD, "deferred-wrapped.js");
-  const cacheFile = join(BUILD, "deferred.v8cache");
+  const srcFile = join(BUILD, `deferred-${group}-wrapped.js`);
+  const cacheFile = join(BUILD, `deferred-${group}.v8cache`);
   writeFileSync(srcFile, source);
   rmSync(cacheFile, { force: true });
   try {
     // With the executable's own V8 flags: V8 rejects a cache made under other flags.
-    await run(tc.nodeBin, [...v8Flags, "-e", maker, srcFile, cacheFile, JSON.stringify(keys), samples ?? ""], { cwd: BUILD });
+    await run(tc.nodeBin, [...v8Flags, "-e", maker, srcFile, cacheFile, JSON.stringify(keys), samples ?? "", deferredFilename(group)], { cwd: BUILD });
     return readFileSync(cacheFile);
   } catch (e) {
-    process.stderr.write(`build: warning: no code cache for the deferred bundle (${e.message.split("\n")[0]}); it will be compiled at run time\n`);
+    process.stderr.write(`build: warning: no code cache for the ${group} deferred bundle (${e.message.split("\n")[0]}); it will be compiled at run time\n`);
     return undefined;
   } finally {
     rmSync(srcFile, { force: true });
@@ -334,14 +342,14 @@ function deferPlugin(keys, name) {
         return { path: key, namespace: "deferred" };
       });
       build.onLoad({ filter: /.*/, namespace: "deferred" }, (args) => ({
-        contents: `module.exports = require(${JSON.stringify(DEFERRED_LOADER)})(${JSON.stringify(args.path)});\n`,
+        contents: `module.exports = require(${JSON.stringify(DEFERRED_LOADER)})(${JSON.stringify(deferredGroup(args.path))}, ${JSON.stringify(args.path)});\n`,
         loader: "js",
       }));
       build.onResolve({ filter: /^virt-hooks:deferred-loader$/ }, () => ({ path: "loader", namespace: "deferred-loader" }));
       build.onLoad({ filter: /.*/, namespace: "deferred-loader" }, () => ({
         contents: [
-          "let modules;",
-          "function deferredCode() {",
+          "const groups = {};",
+          "function deferredCode(group) {",
           "  const sea = require(\"node:sea\");",
           "  if (sea.isSea()) {",
           // getRawAsset: the executable's own mapped bytes, not getAsset's copy of them (~750 KB
@@ -349,26 +357,27 @@ function deferPlugin(keys, name) {
           // of --cpu-prof). Only read, never written (writing would fault).
           "    const raw = (k) => (sea.getRawAsset ?? sea.getAsset)(k);",
           "    let cachedData;",
-          `    try { cachedData = Buffer.from(raw(${JSON.stringify(DEFERRED_ASSETS.cache)})); } catch { cachedData = undefined; }`,
+          `    try { cachedData = Buffer.from(raw(\`${deferredAssets("${group}").cache}\`)); } catch { cachedData = undefined; }`,
           // latin1: the bundle is ASCII (esbuild escapes the rest; checked at build), and a
           // one-byte copy costs a fraction of UTF-8 decoding (~1.8 ms for ~400 KB, --cpu-prof).
-          `    return { source: Buffer.from(raw(${JSON.stringify(DEFERRED_ASSETS.source)})).toString("latin1"), cachedData };`,
+          `    return { source: Buffer.from(raw(\`${deferredAssets("${group}").source}\`)).toString("latin1"), cachedData };`,
           "  }",
           "  const { readFileSync } = require(\"node:fs\");",
           `  const base = require("node:path").join(__dirname, ${JSON.stringify(name)});`,
           "  let cachedData;",
-          `  try { cachedData = readFileSync(base + ${JSON.stringify(DEFERRED_FILES.cache)}); } catch { cachedData = undefined; }`,
-          `  return { source: readFileSync(base + ${JSON.stringify(DEFERRED_FILES.source)}, "utf8"), cachedData };`,
+          `  try { cachedData = readFileSync(base + \`${deferredFiles("${group}").cache}\`); } catch { cachedData = undefined; }`,
+          `  return { source: readFileSync(base + \`${deferredFiles("${group}").source}\`, "utf8"), cachedData };`,
           "}",
-          "module.exports = function deferredModule(key) {",
+          "module.exports = function deferredModule(group, key) {",
+          "  let modules = groups[group];",
           "  if (modules === undefined) {",
           "    const { Script } = require(\"node:vm\");",
-          "    const { source, cachedData } = deferredCode();",
+          "    const { source, cachedData } = deferredCode(group);",
           // No importModuleDynamically: the deferred bundle has no import() left (requireForImport).
-          "    const script = new Script(source, { filename: \"virt-hooks.deferred.cjs\", cachedData });",
+          `    const script = new Script(source, { filename: \`${deferredFilename("${group}")}\`, cachedData });`,
           "    const m = { exports: {} };",
           "    script.runInThisContext()(m, m.exports, require, __filename, __dirname);",
-          "    modules = m.exports;",
+          "    groups[group] = modules = m.exports;",
           "  }",
           "  return modules[key]();",
           "};",
@@ -388,30 +397,42 @@ async function bundleWithDeferred({ tc, entry, outfile, minify, version, v8Flags
   const keys = new Set();
   const name = basename(outfile, ".cjs");
   await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(keys, name)], write: false });
-  const deferredFile = outfile.replace(/\.cjs$/, ".deferred.cjs");
-  rmSync(deferredFile, { force: true });
-  rmSync(`${deferredFile}.map`, { force: true });
-  if (keys.size === 0) return { ...(await bundle({ entry, outfile, minify, version })), assets: {}, deferred: null };
-  // Nothing imports the workload: it is in the deferred code for the cache maker alone.
+  for (const old of [outfile.replace(/\.cjs$/, ".deferred.cjs"), ...["hook", "cli"].map((g) => outfile.replace(/\.cjs$/, `.deferred-${g}.cjs`))]) {
+    rmSync(old, { force: true });
+    rmSync(`${old}.map`, { force: true });
+  }
+  if (keys.size === 0) return { ...(await bundle({ entry, outfile, minify, version })), assets: {}, deferred: [] };
+  // Nothing imports the workload: it is in the hook's deferred code for the cache maker alone.
   if (existsSync(join(SRC, CACHE_WORKLOAD.key))) keys.add(CACHE_WORKLOAD.key);
-  const table = [...keys].sort().map((k) => `  ${JSON.stringify(k)}: () => require(${JSON.stringify(`./${k}`)}),`);
-  const first = await bundle({
-    contents: `module.exports = {\n${table.join("\n")}\n};\n`, sourcefile: "deferred.js",
-    outfile: deferredFile, minify, version, requireForImport: true,
-  });
-  const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
-  // The executable reads the deferred code as latin1 (see the loader): it must be ASCII.
-  const nonAscii = /[^\x00-\x7f]/.exec(code);
-  if (nonAscii) fail(`${rel(deferredFile)} has a non-ASCII character at offset ${nonAscii.index}: keep esbuild's charset ASCII`);
-  const source = wrapDeferred(code);
-  const cache = await deferredCodeCache(tc, source, [...keys].sort(), v8Flags);
-  const files = { source: join(BUILD, name + DEFERRED_FILES.source), cache: join(BUILD, name + DEFERRED_FILES.cache) };
-  writeFileSync(files.source, source);
-  rmSync(files.cache, { force: true });
-  if (cache) writeFileSync(files.cache, cache);
+  const groups = new Map();
+  for (const k of [...keys].sort()) groups.set(deferredGroup(k), [...(groups.get(deferredGroup(k)) ?? []), k]);
+  let warnings = 0;
+  const assets = {};
+  const deferred = [];
+  for (const [group, groupKeys] of groups) {
+    const deferredFile = outfile.replace(/\.cjs$/, `.deferred-${group}.cjs`);
+    const table = groupKeys.map((k) => `  ${JSON.stringify(k)}: () => require(${JSON.stringify(`./${k}`)}),`);
+    const built = await bundle({
+      contents: `module.exports = {\n${table.join("\n")}\n};\n`, sourcefile: `deferred-${group}.js`,
+      outfile: deferredFile, minify, version, requireForImport: true,
+    });
+    warnings += built.warnings;
+    const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
+    // The executable reads the deferred code as latin1 (see the loader): it must be ASCII.
+    const nonAscii = /[^\x00-\x7f]/.exec(code);
+    if (nonAscii) fail(`${rel(deferredFile)} has a non-ASCII character at offset ${nonAscii.index}: keep esbuild's charset ASCII`);
+    const source = wrapDeferred(code);
+    const cache = await deferredCodeCache(tc, source, groupKeys, v8Flags, group);
+    const files = { source: join(BUILD, name + deferredFiles(group).source), cache: join(BUILD, name + deferredFiles(group).cache) };
+    writeFileSync(files.source, source);
+    rmSync(files.cache, { force: true });
+    if (cache) writeFileSync(files.cache, cache);
+    assets[deferredAssets(group).source] = files.source;
+    if (cache) assets[deferredAssets(group).cache] = files.cache;
+    deferred.push({ group, file: deferredFile, modules: groupKeys.length, bytes: Buffer.byteLength(code), cache: cache?.length ?? 0 });
+  }
   const second = await bundle({ entry, outfile, minify, version, plugins: [deferPlugin(new Set(), name)] });
-  const assets = { [DEFERRED_ASSETS.source]: files.source, ...(cache ? { [DEFERRED_ASSETS.cache]: files.cache } : {}) };
-  return { warnings: first.warnings + second.warnings, assets, deferred: { file: deferredFile, modules: keys.size, bytes: Buffer.byteLength(code), cache: cache?.length ?? 0 } };
+  return { warnings: warnings + second.warnings, assets, deferred };
 }
 
 // --- main -------------------------------------------------------------------------------
@@ -442,7 +463,7 @@ async function main() {
   const tBundle = performance.now();
   rmSync(`${cjs}.map`, { force: true }); // a --no-minify build leaves no stale map behind
   const { warnings, deferred, assets } = contents != null
-    ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), assets: {}, deferred: null }
+    ? { ...(await bundle({ contents, outfile: cjs, minify: opts.minify, version })), assets: {}, deferred: [] }
     : await bundleWithDeferred({ tc, entry, outfile: cjs, minify: opts.minify, version, v8Flags: opts.v8Flags });
   const tPkg = performance.now();
 
@@ -469,7 +490,7 @@ async function main() {
     `built ${rel(out)}  ${mb(exe)}  (v${version}, node ${tc.nodeVersion}, pkg ${tc.pkgVersion})\n` +
     `  bundle  ${rel(cjs)}  ${kb(js)}${opts.minify ? " minified" : ""}  ${ms(tBundle, tPkg)}` +
     `${warnings ? `  ${warnings} warning(s)` : ""}\n` +
-    (deferred ? `  of which deferred  ${rel(deferred.file)}  ${kb(deferred.bytes)}  ${deferred.modules} module(s) reached by import(), V8 code cache ${deferred.cache ? kb(deferred.cache) : "none"}\n` : "") +
+    deferred.map((d) => `  of which deferred  ${rel(d.file)}  ${kb(d.bytes)}  ${d.modules} module(s) reached by import() (${d.group}), V8 code cache ${d.cache ? kb(d.cache) : "none"}\n`).join("") +
     `  pkg     sea (node ${rel(tc.nodeBin)}, main script code cache, ${Object.keys(assets).length} asset(s))  ${ms(tPkg, tEnd)}\n` +
     `  total   ${ms(t0, tEnd)}`,
   );
