@@ -417,8 +417,11 @@ async function bundleWithDeferred({ tc, entry, outfile, minify, version, v8Flags
       outfile: deferredFile, minify, version, requireForImport: true,
     });
     warnings += built.warnings;
-    const code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
+    let code = readFileSync(deferredFile, "utf8").replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
     // The executable reads the deferred code as latin1 (see the loader): it must be ASCII.
+    // esbuild escapes strings and names (charset ASCII); an unminified bundle keeps the
+    // sources' comments, whose few non-ASCII characters are written as \u escapes there.
+    if (!minify) code = code.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
     const nonAscii = /[^\x00-\x7f]/.exec(code);
     if (nonAscii) fail(`${rel(deferredFile)} has a non-ASCII character at offset ${nonAscii.index}: keep esbuild's charset ASCII`);
     const source = wrapDeferred(code);

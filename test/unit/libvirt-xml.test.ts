@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDomainStatusXml, parseDomainXml } from "../../src/libvirt/domain.js";
-import { parseNetworkHookXml, parseNetworkStatusXml } from "../../src/libvirt/network.js";
+import { parseNetworkHookXml, parseNetworkStatusXml, withEmptyFirewallRecord } from "../../src/libvirt/network.js";
 import { parseXml, XmlError, MAX_XML_BYTES } from "../../src/libvirt/xml.js";
 import { capturedEvents, fixture } from "../helpers/fixtures.js";
 
@@ -64,6 +64,24 @@ describe("libvirt XML as libvirt 11.3 sent it", () => {
 
   it("reads the firewall backend from the network status file", () => {
     expect(parseNetworkStatusXml(fixture("status-network-default.xml")).firewallBackend).toBe("iptables");
+  });
+
+  it("empties libvirt's record of its firewall commands before parsing, and only that", () => {
+    const status = fixture("status-network-default.xml");
+    const cut = withEmptyFirewallRecord(status);
+    expect(cut).toContain("<firewall name='fwRemoval' backend='iptables'></firewall>");
+    expect(cut).not.toContain("<item>");
+    expect(cut.slice(0, cut.indexOf("<firewall"))).toBe(status.slice(0, status.indexOf("<firewall")));
+    // Everything else reads as before: the network as without any record, and the backend.
+    const without = parseNetworkStatusXml(status.replace(/<firewall[\s\S]*<\/firewall>/, ""));
+    expect(parseNetworkStatusXml(status)).toEqual({ ...without, firewallBackend: "iptables" });
+    // Anything unexpected: the text as it is.
+    for (const odd of [
+      "<networkstatus><network/><firewall backend='nftables'><group/></networkstatus>", // not closed
+      "<networkstatus><network/><firewall backend='nftables'/></networkstatus>", // nothing inside
+      "<networkstatus><network/><firewallx><a/></firewallx></networkstatus>", // another element
+      "<networkstatus><network/><firewall backend='x'><firewall/></firewall></networkstatus>", // nested
+    ]) expect(withEmptyFirewallRecord(odd)).toBe(odd);
   });
 
   it("refuses any DTD (so no entity is ever declared, let alone expanded) and oversize input", () => {
