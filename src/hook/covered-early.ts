@@ -42,11 +42,20 @@ export interface EarlyInputs {
   readonly startedAt: bigint;
 }
 
-/**
- * covered: this hook is done (report it). lock: not covered, and the lock is
- * held for the full path. Neither: not a case this check can decide.
- */
-export type Early = { readonly covered: ReconcileResult } | { readonly lock: Lock } | Record<string, never>;
+/** Not covered, with our lock held for handle-event.ts. */
+export interface Held {
+  readonly lock: Lock;
+  /**
+   * The coalescing key, computed under the lock from rules.d read again there
+   * (identical to what the hook started with) and the status files: then
+   * handle-event.ts need read and compute neither again. Absent when rules.d
+   * changed meanwhile or the event is no longer eligible.
+   */
+  readonly inputs?: string;
+}
+
+/** covered: this hook is done (report it). held: not covered, go on with the lock. Neither: not a case this check can decide. */
+export type Early = { readonly covered: ReconcileResult } | { readonly held: Held } | Record<string, never>;
 
 export async function coveredEarly(i: EarlyInputs): Promise<Early> {
   if (!eligible(i)) return {};
@@ -66,12 +75,14 @@ export async function coveredEarly(i: EarlyInputs): Promise<Early> {
     // other rules may have run while we waited.
     const now = readRulesKeepingLastGood(i.paths.rulesDir, i.paths.stateDir);
     const same = now.problems.length === 0 && rulesKey(now.files) === rulesKey(i.files.files);
-    covered = same && eligible(i) ? coveredBy(i, key()) : undefined;
+    if (!same || !eligible(i)) return { held: { lock } };
+    const inputs = key();
+    covered = coveredBy(i, inputs);
     if (covered) {
       await lock.release();
       return { covered };
     }
-    return { lock };
+    return { held: { lock, inputs } };
   } catch (e) {
     await lock.release();
     throw e;

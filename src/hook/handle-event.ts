@@ -19,7 +19,8 @@ import { readDomainStatus, readHostView } from "../effects/libvirt-state.js";
 import { statusIdentity } from "../effects/status-identity.js";
 import { readVerified } from "../effects/state-store.js";
 import { correctionsRedundant, coveredBefore, COVERED_NOTE, domainElement, inputsKey } from "./coalesce.js";
-import { acquireLock, type Lock } from "../effects/lock.js";
+import { acquireLock } from "../effects/lock.js";
+import type { Held } from "./covered-early.js";
 import type { LogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
@@ -42,7 +43,7 @@ export interface EventContext {
   /** CLOCK_MONOTONIC ns when the hook started (see reconcile's coalescing). */
   readonly startedAt: bigint;
   /** Our lock, when covered-early.ts already waited for it (then it asked the early question too). */
-  readonly lock?: Lock;
+  readonly held?: Held;
 }
 
 /** Reconciles for one event; returns the problems that justify refusing it (empty: none). */
@@ -59,17 +60,19 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   // inputs, and skip the queue on the lock (whose waiters poll every 2-50 ms)
   // instead of waiting in it to learn that. The argument of hook/coalesce.ts needs
   // no lock: the record is written only at the end of a clean reconcile, by rename.
-  const early: Covered = c.lock ? { reattach: false } : covered(c, corrections);
-  const lock = early.result ? undefined : (c.lock ?? (await acquireLock(c.paths.stateDir)));
+  const early: Covered = c.held ? { reattach: false } : covered(c, corrections);
+  const lock = early.result ? undefined : (c.held?.lock ?? (await acquireLock(c.paths.stateDir)));
   let result: ReconcileResult;
   const notes: string[] = [];
   // rules.d as it is now, not as it was before we waited for the lock: an
   // `apply` or another hook with newer rules may have run in between.
   let now = c;
   try {
-    now = early.result ? c : rulesNow(c);
+    // covered-early.ts may have re-read rules.d and computed the key under this very lock.
+    const heldInputs = c.held?.inputs;
+    now = early.result || heldInputs !== undefined ? c : rulesNow(c);
     const { compiled } = now;
-    const { reattach, inputs, result: coveredNow } = early.result ? early : covered(now, corrections);
+    const { reattach, inputs, result: coveredNow } = early.result ? early : heldInputs !== undefined ? { reattach: false, inputs: heldInputs } : covered(now, corrections);
     if (coveredNow) {
       result = coveredNow;
     } else {

@@ -83,7 +83,8 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
       await log.write("info", [summaryLine(eventLabel(event), quick.covered, elapsed(), COVERED_NOTE)]);
       return 0;
     }
-    lock = "lock" in quick ? quick.lock : undefined;
+    const held = "held" in quick ? quick.held : undefined;
+    lock = held?.lock;
     const { compileRules } = await import("../rules/compile.js");
     const compiled = compileRules(files.files);
     block = compiled.rules.settings.onError === "block";
@@ -93,7 +94,7 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     if (decision.kind === "ignore") return await ignored(decision.why);
     vetoable = decision.vetoable;
     const { handleEvent } = await import("./handle-event.js");
-    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt, ...(lock ? { lock } : {}) });
+    const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt, ...(held ? { held } : {}) });
     if (vetoable && block && refusal.length > 0) {
       io.stderr(`virt-hooks: refusing to start ${event.object} (set on-error block):\n${refusal.join("\n")}\n`);
       return 1;
