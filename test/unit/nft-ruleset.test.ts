@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseNftRuleset } from "../../src/render/observed.js";
-import { digest } from "../../src/apply/digest.js";
+import { digest, jsDigest } from "../../src/apply/digest.js";
+import * as zlib from "node:zlib";
 
 const names = { ours: "virt_hooks", libvirt: "libvirt_network", libvirtComment: "virt-hooks" };
 const real = readFileSync(new URL("../fixtures/nft/ruleset-ip.json", import.meta.url), "utf8");
@@ -41,10 +42,26 @@ describe("parseNftRuleset", () => {
 });
 
 describe("digest", () => {
-  it("is 32 hex digits, stable, and tells parts apart", () => {
-    expect(digest("a", "bc")).toMatch(/^[0-9a-f]{32}$/);
-    expect(digest("a", "bc")).toBe(digest("a", "bc"));
-    expect(digest("a", "bc")).not.toBe(digest("ab", "c"));
-    expect(digest("x".repeat(1000))).not.toBe(digest("x".repeat(999) + "y"));
+  // The native CRC-32 path (Node >= 22.2, 20.15) and the JavaScript one (older Nodes) alike.
+  for (const [name, d] of [["digest", digest], ["jsDigest", jsDigest]] as const) {
+    it(`${name}: 32 hex digits, stable, and tells parts, lengths and every unit apart`, () => {
+      expect(d("a", "bc")).toMatch(/^[0-9a-f]{32}$/);
+      expect(d("a", "bc")).toBe(d("a", "bc"));
+      expect(d("a", "bc")).not.toBe(d("ab", "c"));
+      expect(d("a", "")).not.toBe(d("a"));
+      expect(d("x".repeat(1000))).not.toBe(d("x".repeat(999) + "y"));
+      expect(d("x".repeat(1001))).not.toBe(d("x".repeat(1000)));
+      expect(d("héllo ✓")).not.toBe(d("hello ✓"));
+      const rules = Array.from({ length: 200 }, (_, i) => `forward tcp 192.168.1.100:${20000 + i} to vm:${22 + i}\n`).join("");
+      const seen = new Set([d(rules)]);
+      for (let i = 0; i < rules.length; i += 97) seen.add(d(rules.slice(0, i) + (rules[i] === "1" ? "2" : "1") + rules.slice(i + 1)));
+      expect(seen.size).toBe(1 + Math.ceil(rules.length / 97));
+    });
+  }
+
+  it.runIf(typeof zlib.crc32 === "function")("takes the native path where Node has CRC-32", () => {
+    expect(digest("a", "bc")).not.toBe(jsDigest("a", "bc"));
+    // CRC-32 of "1:" (the length) then "a" (UTF-8), as node:zlib computes it.
+    expect(digest("a").slice(0, 8)).toBe((zlib.crc32("a", zlib.crc32("1:")) >>> 0).toString(16).padStart(8, "0"));
   });
 });
