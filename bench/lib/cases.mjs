@@ -7,6 +7,7 @@
 import { BenchHost, forwardsTo, guest } from "./host.mjs";
 import { baselineRules, driftDnat, fingerprint, libvirtRebuild, resetFirewall } from "./firewall.mjs";
 import { summarize, traceChildren } from "./children.mjs";
+import { withMemorySplit } from "./memory.mjs";
 import { Samples, timed } from "./measure.mjs";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -66,11 +67,11 @@ export class Bench {
     return got === wanted;
   }
 
-  /** One untimed traced run: transactions and other children. */
+  /** One untimed traced run: transactions and other children, and the resident set's private and file-backed parts. */
   async trace(host, line, input, row) {
-    const { run, children } = await traceChildren(host.hookArgv(line), { env: host.env(), input });
-    this.check(`${line} (traced)`, run);
-    Object.assign(row, summarize(children));
+    const { result, split } = await withMemorySplit(host.env(), (env) => traceChildren(host.hookArgv(line), { env, input }));
+    this.check(`${line} (traced)`, result.run);
+    Object.assign(row, summarize(result.children), { memory: split });
   }
 }
 
@@ -81,6 +82,7 @@ export async function floors(b, input) {
     b.floors.true.add((await timed(["/bin/true"], { env, input })).ms);
     b.floors.floor.add((await timed([b.floor], { env, input })).ms);
   }
+  b.floors.memory ??= (await withMemorySplit(env, (e) => timed([b.floor], { env: e, input }))).split;
 }
 
 /** Events the hook must decide from argv and rules.d alone: no firewall, no child. */
