@@ -57,7 +57,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   const corrections = decision.corrections(input.input);
   // Covered already, before the lock: on a libvirtd restart most reconnects find
   // that the first one's reconcile, which started after them, verified their very
-  // inputs, and skip the queue on the lock (whose waiters poll every 2-50 ms)
+  // inputs, and skip the queue on the lock (whose waiters poll every 2-16 ms)
   // instead of waiting in it to learn that. The argument of hook/coalesce.ts needs
   // no lock: the record is written only at the end of a clean reconcile, by rename.
   const early: Covered = c.held ? { reattach: false } : covered(c, corrections);
