@@ -31,7 +31,7 @@ export interface Context {
 export function loadContext(paths: Paths, o: { lint: boolean }): Context {
   const files = readRuleFiles(paths.rulesDir);
   const compiled = compileRules(files.files);
-  const read = readHostView(paths.libvirtRunDir);
+  const read = readHostView(paths.libvirtRunDir, undefined, paths.stateDir);
   const lint = o.lint ? lintRules(compiled.rules, readHostFacts(paths, read.view, compiled.rules)) : [];
   return {
     files: files.files,

@@ -19,7 +19,7 @@ export async function reconcileRules(ctx: Context, paths: Paths, o: { readonly d
   // Fixed addresses first, outside the firewall lock (cli/converge-hosts.ts):
   // forwards that name their guests then resolve against what the networks hold.
   const hosts = await convergeHosts(paths, ctx.compiled.rules.hosts, ctx.view, runTool, o.dryRun);
-  const view = o.view ?? (hosts.changed ? readHostView(paths.libvirtRunDir).view : ctx.view);
+  const view = o.view ?? (hosts.changed ? readHostView(paths.libvirtRunDir, undefined, paths.stateDir).view : ctx.view);
   // LockTimeout propagates: the caller says what it means for it.
   const lock = o.dryRun ? undefined : await acquireLock(paths.stateDir);
   try {

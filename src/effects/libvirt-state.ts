@@ -7,14 +7,19 @@ import { parseDomainStatusXml, statusPid, type DomainInfo } from "../libvirt/dom
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 import { xmlFiles } from "./status-identity.js";
+import { openDomainStatusCache } from "./domain-status-cache.js";
 
 export interface ReadView {
   readonly view: HostView;
   readonly problems: string[];
 }
 
-/** `domains`: names to read; undefined reads them all (status, plan). */
-export function readHostView(runDir: string, domains?: ReadonlySet<string>): ReadView {
+/**
+ * `domains`: names to read; undefined reads them all (status, plan).
+ * `cacheDir`: the state directory, where what each domain status file said is
+ * kept for the next reader (effects/domain-status-cache.ts).
+ */
+export function readHostView(runDir: string, domains?: ReadonlySet<string>, cacheDir?: string): ReadView {
   const problems: string[] = [];
   const networks = new Map<string, NetworkInfo>();
   for (const file of xmlFiles(join(runDir, "network"))) {
@@ -35,20 +40,30 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>): Rea
   // beside libvirt's run directory (a test's scratch root has none).
   const proc = join(runDir, "..", "..", "proc");
   const checkPids = existsSync(join(proc, "self"));
+  const cache = cacheDir === undefined ? undefined : openDomainStatusCache(cacheDir);
+  const present = new Set<string>();
   for (const file of xmlFiles(join(runDir, "qemu"))) {
     const name = file.slice(0, -4);
+    present.add(name);
     if (domains && !domains.has(name)) continue;
     const path = join(runDir, "qemu", file);
     try {
-      const text = readFileSync(path, "utf8");
-      const pid = checkPids ? statusPid(text) : undefined;
-      if (pid !== undefined && !existsSync(join(proc, String(pid)))) continue;
-      const d = parseDomainStatusXml(text);
+      const read = cache?.read(name, path) ?? { text: readFileSync(path, "utf8"), id: "" };
+      const pid = "cached" in read ? read.cached.pid : statusPid(read.text);
+      if (checkPids && pid !== undefined && !existsSync(join(proc, String(pid)))) continue;
+      let d: DomainInfo;
+      if ("cached" in read) {
+        d = read.cached.info;
+      } else {
+        d = parseDomainStatusXml(read.text);
+        cache?.remember(name, read.id, pid === undefined ? { info: d } : { pid, info: d });
+      }
       running.set(d.name, d);
     } catch (e) {
       problems.push(`${path}: ${(e as Error).message}`);
     }
   }
+  cache?.save(present);
   return { view: { domains: running, networks }, problems };
 }
 

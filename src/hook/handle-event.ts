@@ -77,7 +77,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       result = coveredNow;
     } else {
       // Re-attach looks at every running guest; otherwise only the ones rules name.
-      const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections));
+      const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections), c.paths.stateDir);
       const view = correctView(read.view, corrections);
       if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
       if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
