@@ -4,7 +4,7 @@
 //
 //   --binary PATH   the executable to time (default dist/virt-hooks)
 //   --quick         fewer repetitions (a smoke run; figures are noisier)
-//   --only LIST     comma-separated sections: ignored,events,storm,apply,packet
+//   --only LIST     comma-separated sections: ignored,events,busy,storm,apply,packet
 //   --out FILE      also write the report to FILE
 //
 // Needs root. Re-executes itself under `unshare -n`: every firewall, link and
@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readlinkSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { applyCost, Bench, FORWARD_COUNTS, floors, ignoredEvents, lifecycle, storm } from "./lib/cases.mjs";
+import { applyCost, Bench, busyHost, FORWARD_COUNTS, floors, ignoredEvents, lifecycle, storm } from "./lib/cases.mjs";
 import { packetPath } from "./lib/packet.mjs";
 import { render } from "./lib/report.mjs";
 import { assertPrivate, currentNetns } from "./lib/netns.mjs";
@@ -20,7 +20,7 @@ import { SYSTEM_PATH, useCputime } from "./lib/measure.mjs";
 import { buildTool } from "./lib/tools.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
-const SECTIONS = ["ignored", "events", "storm", "apply", "packet"];
+const SECTIONS = ["ignored", "events", "busy", "storm", "apply", "packet"];
 
 function parseArgs(argv) {
   const o = { binary: resolve(REPO, "dist/virt-hooks"), quick: false, only: SECTIONS, out: undefined };
@@ -81,6 +81,10 @@ async function inner(hostNetns) {
         step(`${backend}: start/reconnect/stopped with ${n} forwards`);
         await lifecycle(b, backend, n);
       }
+    }
+    if (opts.only.includes("busy")) {
+      step(`${backend}: one guest's events with 50 others running`);
+      await busyHost(b, backend);
     }
     if (opts.only.includes("storm")) {
       step(`${backend}: reconnect storm`);

@@ -226,6 +226,56 @@ function baselineRows(b, host, g, count) {
   return { rows, cycle };
 }
 
+/**
+ * One guest's events on a busy host: `running` guests up (2 forwards each, as
+ * the storm's), and one more guest, with 2 forwards, that starts and stops;
+ * plus a reconnect of a running one. Every acting event reads the status
+ * files of the running guests the rules name, so this is where their number
+ * shows (the lifecycle rows have one guest).
+ */
+export async function busyHost(b, backend, running = 50, perGuest = 2) {
+  const host = new BenchHost(b.binary, backend);
+  try {
+    const all = Array.from({ length: running + 1 }, (_, i) => guest(i + 1));
+    const extra = all[running];
+    host.setGuests(all);
+    host.writeRules(all.map((g, i) => forwardsTo(g, perGuest, 20000 + i * perGuest)).join(""));
+    await resetFirewall(b.hostNetns, backend);
+    for (const g of all.slice(0, running)) host.running(g, true);
+    b.check("apply", await timed(host.cliArgv("apply"), { env: host.env() }), true);
+    const idle = await fingerprint(b.hostNetns, backend);
+    const xml = host.domainXml(extra);
+    await b.hook(host, `qemu ${extra.name} start begin -`, xml);
+    const live = await fingerprint(b.hostNetns, backend);
+    host.running(extra, true);
+    await b.hook(host, `qemu ${extra.name} stopped end -`, host.domainXml(extra, "17-qemu-stopped-end.xml"));
+    host.running(extra, false);
+    const rows = {
+      start: b.row("busy", `start, ${perGuest} fwd, ${running} other guests running`, backend),
+      reconnect: b.row("busy", `reconnect of a running guest, ${running + 1} running`, backend),
+      stopped: b.row("busy", `stopped, ${perGuest} fwd, ${running} other guests running`, backend),
+    };
+    const cycle = async (traced) => {
+      const run = traced ? (line, input, row) => b.trace(host, line, input, row) : (line, input, row) => b.hook(host, line, input, row);
+      await run(`qemu ${extra.name} start begin -`, xml, rows.start);
+      await b.expectState(backend, live, `${backend} busy start`);
+      host.running(extra, true);
+      await run(`qemu ${all[0].name} reconnect begin -`, host.liveXml(all[0]), rows.reconnect);
+      await b.expectState(backend, live, `${backend} busy reconnect`);
+      await run(`qemu ${extra.name} stopped end -`, host.domainXml(extra, "17-qemu-stopped-end.xml"), rows.stopped);
+      host.running(extra, false);
+      await b.expectState(backend, idle, `${backend} busy stopped`);
+    };
+    for (let i = 0; i < b.reps.event; i++) {
+      await b.pairFloor(...Object.values(rows));
+      await cycle(false);
+    }
+    await cycle(true);
+  } finally {
+    host.dispose();
+  }
+}
+
 /** libvirtd restarts with 50 guests running: 50 `reconnect` hooks at once; total wall time. */
 export async function storm(b, backend, guests = 50, perGuest = 2) {
   const host = new BenchHost(b.binary, backend);

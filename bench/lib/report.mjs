@@ -62,6 +62,14 @@ export function render(b, { binary, elapsedS }) {
   }
   out.push("");
 
+  const busy = msRows("busy");
+  if (busy.length) {
+    out.push("## A busy host", "", "One guest with 2 forwards starting and stopping while 50 others run (2 forwards each, all named by the rules), and a reconnect of a running one: every acting event reads the status files of the running guests the rules name, which the one-guest rows above do not show. Columns as in Hook events.", "");
+    out.push("| case | backend | median ms | × floor | CPU ms | CPU × floor | CPU/wall | peak MiB | private MiB | tx | runs |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const r of busy) out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / floorOf(r, flo))} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedFloorCpu.median)} | ${f2(r.cpu.median / r.samples.median)} | ${f1(r.rss.median)} | ${f1(r.memory?.privateMiB)} | ${r.tx ?? "-"} | ${r.samples.n} |`);
+    out.push("");
+  }
+
   const baseline = msRows("baseline");
   if (baseline.length) {
     out.push("## Baseline: a bash hook calling iptables once per rule", "", "bench/baseline-hook.sh, written from the libvirt wiki's \"Forwarding Incoming Connections\" hook: per port, `stopped` deletes and `start` inserts one DNAT and one FORWARD accept (`reconnect` does both: 4 `iptables` per port); no lock, no state, no look at the kernel. Same guest, ports, XML, environment and firewall (libvirt's iptables rules) as our rows; each run checked (exit 0, empty stdout, its 2 rules per port present after start/reconnect and gone after stopped).", "");
