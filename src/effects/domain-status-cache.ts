@@ -10,16 +10,23 @@
 // (libvirt replaces a status file by rename, so a rewrite is a new inode;
 // fstat of the open descriptor, so the text and its identity always belong
 // together). And only by the executable that wrote it: an upgraded one, whose
-// DomainInfo may have another shape, starts afresh. A damaged, foreign or
-// stale cache is never used, only rewritten; the state directory is a tmpfs,
-// gone at boot. It can make an event cheaper, never decide differently.
+// DomainInfo may have another shape, starts afresh. Read like every other
+// file of the state directory, root's alone (trust/ownership.ts): what it
+// says reaches ip and the firewall as a parsed status file would. A damaged,
+// foreign, distrusted or stale cache is never used, only replaced; the state
+// directory is a tmpfs, gone at boot. It can make an event cheaper, never
+// decide differently.
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DomainInfo } from "../libvirt/domain.js";
+import { trustPolicy } from "../trust/ownership.js";
+import { readTrusted } from "./rules-files.js";
 
 const FILE = "domain-status.json";
-/** Bumped when an entry's meaning changes within one executable's lifetime (never so far). */
+/** The layout of the file (the writer check keeps releases apart). */
 const FORMAT = 1;
+/** Far above 1,000 guests' entries. */
+const MAX_BYTES = 8 << 20;
 
 interface Entry {
   /** `ino size mtimeNs` of the status file the entry was read from. */
@@ -60,7 +67,8 @@ export function openDomainStatusCache(stateDir: string): DomainStatusCache {
   const me = writer();
   let entries = new Map<string, Entry>();
   try {
-    const s = JSON.parse(readFileSync(join(stateDir, FILE), "utf8")) as Stored;
+    const text = readTrusted(join(stateDir, FILE), trustPolicy(), MAX_BYTES);
+    const s = (typeof text === "string" ? JSON.parse(text) : {}) as Stored;
     if (me && s.format === FORMAT && s.writer === me && Array.isArray(s.entries)) entries = new Map(s.entries.filter((e) => Array.isArray(e) && typeof e[0] === "string"));
   } catch {
     // None yet, or unreadable: every status file is parsed, and the cache rewritten.

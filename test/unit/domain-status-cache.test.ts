@@ -3,7 +3,7 @@
 // the file: a rewrite (libvirt's rename), a damaged cache or one written by
 // another executable are read afresh, and the view is always what parsing
 // the files would give.
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, statSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -33,6 +33,14 @@ describe("the domain status cache", () => {
     renameSync(tmp, join(run, "qemu", `${name}.xml`));
   };
   const view = () => readHostView(run, undefined, state).view.domains;
+  const cacheFile = () => join(state, "domain-status.json");
+  /** The cache as written, with every entry saying its domain has no NIC (what a parse never gives here); `writer` as given. */
+  const forge = (writer?: string) => {
+    const good = JSON.parse(readFileSync(cacheFile(), "utf8"));
+    const entries = good.entries.map(([n, e]: [string, { info: object }]) => [n, { ...e, info: { name: n, interfaces: [] } }]);
+    writeFileSync(cacheFile(), JSON.stringify({ ...good, ...(writer ? { writer } : {}), entries }));
+    return good.writer as string;
+  };
   const macs = () => Object.fromEntries([...view()].map(([n, d]) => [n, d.interfaces.map((i) => i.mac)]));
 
   it("gives the view parsing gives, and keeps it for the next reader", () => {
@@ -40,17 +48,15 @@ describe("the domain status cache", () => {
     write("b", named("b", "52:54:00:00:00:0b"));
     const parsed = readHostView(run).view.domains;
     expect(view()).toEqual(parsed);
-    expect(readFileSync(join(state, "domain-status.json"), "utf8")).toContain('"b"');
+    expect(readFileSync(cacheFile(), "utf8")).toContain('"b"');
     expect(view()).toEqual(parsed);
   });
 
   it("answers from an entry for that very version of the file, and only for it", () => {
     write("a", named("a"));
     view();
-    const file = join(state, "domain-status.json");
-    const good = JSON.parse(readFileSync(file, "utf8"));
     // An entry that says otherwise, for the same version: it is what the view shows (no parse).
-    writeFileSync(file, JSON.stringify({ ...good, entries: good.entries.map(([n, e]: [string, { info: object }]) => [n, { ...e, info: { name: n, interfaces: [] } }]) }));
+    forge();
     expect(macs()).toEqual({ a: [] });
     // libvirt rewrites it (same text, a new inode): parsed again.
     write("a", named("a"));
@@ -70,7 +76,7 @@ describe("the domain status cache", () => {
     view();
     rmSync(join(run, "qemu", "b.xml"));
     expect(Object.keys(macs())).toEqual(["a"]);
-    expect(readFileSync(join(state, "domain-status.json"), "utf8")).not.toContain('"b"');
+    expect(readFileSync(cacheFile(), "utf8")).not.toContain('"b"');
   });
 
   it("keeps the entries of domains a reader did not ask for", () => {
@@ -78,21 +84,28 @@ describe("the domain status cache", () => {
     write("b", named("b", "52:54:00:00:00:0b"));
     view();
     readHostView(run, new Set(["a"]), state);
-    expect(readFileSync(join(state, "domain-status.json"), "utf8")).toContain('"b"');
+    expect(readFileSync(cacheFile(), "utf8")).toContain('"b"');
   });
 
   it("never uses a damaged cache, or one another executable wrote, and rewrites it", () => {
     write("a", named("a"));
     view();
-    const file = join(state, "domain-status.json");
-    const good = JSON.parse(readFileSync(file, "utf8"));
     // Same version of the file, other facts: used only if the writer matched.
-    const forged = { ...good, writer: "/usr/bin/elsewhere 1 2 3", entries: good.entries.map(([n, e]: [string, { info: object }]) => [n, { ...e, info: { name: n, interfaces: [] } }]) };
-    writeFileSync(file, JSON.stringify(forged));
+    const writer = forge("/usr/bin/elsewhere 1 2 3");
     expect(macs()).toEqual({ a: [MAC] });
-    writeFileSync(file, "{not json");
+    writeFileSync(cacheFile(), "{not json");
     expect(macs()).toEqual({ a: [MAC] });
-    expect(JSON.parse(readFileSync(file, "utf8")).writer).toBe(good.writer);
+    expect(JSON.parse(readFileSync(cacheFile(), "utf8")).writer).toBe(writer);
+  });
+
+  it("never uses a cache that others may write, and replaces it with one only root may", () => {
+    write("a", named("a"));
+    view();
+    forge();
+    chmodSync(cacheFile(), 0o666);
+    expect(macs()).toEqual({ a: [MAC] });
+    // Written afresh by rename: root's alone again.
+    expect(statSync(cacheFile()).mode & 0o077).toBe(0);
   });
 
   it("holds a domain named __proto__ as data", () => {
