@@ -7,7 +7,7 @@ import { parseDomainStatusXml, statusPid, type DomainInfo } from "../libvirt/dom
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 import { xmlFiles } from "./status-identity.js";
-import { openDomainStatusCache } from "./domain-status-cache.js";
+import { openDomainStatusCache, type DomainStatusCache } from "./domain-status-cache.js";
 
 export interface ReadView {
   readonly view: HostView;
@@ -40,7 +40,9 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>, cach
   // beside libvirt's run directory (a test's scratch root has none).
   const proc = join(runDir, "..", "..", "proc");
   const checkPids = existsSync(join(proc, "self"));
-  const cache = cacheDir === undefined ? undefined : openDomainStatusCache(cacheDir);
+  // Opened at the first status file to read: an event whose own domain is the
+  // only one the rules name (its XML replaces that file) touches no cache.
+  let cache: DomainStatusCache | undefined;
   const present = new Set<string>();
   for (const file of xmlFiles(join(runDir, "qemu"))) {
     const name = file.slice(0, -4);
@@ -48,6 +50,7 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>, cach
     if (domains && !domains.has(name)) continue;
     const path = join(runDir, "qemu", file);
     try {
+      if (cacheDir !== undefined) cache ??= openDomainStatusCache(cacheDir);
       const read = cache?.read(name, path) ?? { text: readFileSync(path, "utf8"), id: "" };
       const pid = "cached" in read ? read.cached.pid : statusPid(read.text);
       if (checkPids && pid !== undefined && !existsSync(join(proc, String(pid)))) continue;
