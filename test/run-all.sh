@@ -13,7 +13,7 @@ fi
 bash test/e2e/install-deps.sh
 npm run -s typecheck
 npm run -s build
-vitest run --project unit --project kernel --project binary --project e2e "$@"
+vitest run --project unit --project kernel --project binary --project hostile --project e2e "$@"
 # Booted Debian 12 hosts (systemd, journald, D-Bus, firewalld, Debian's own libvirt and
 # Node) in systemd-nspawn, the product installed by the README's command. Its roots are
 # cached under /var/cache/virt-hooks-test (test/host/make-root.sh; ~5 min when cold).
