@@ -72,11 +72,8 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
     // Inputs are recorded only when every rule is fine: a covered hook then has no problem to report.
     const counts = countStates(plan.states);
     const inputs = o.inputsKey !== undefined && counts.failed === 0 ? { inputs: o.inputsKey, counts } : {};
-    try {
-      writeVerified(o.stateDir, clean ? { at: lookedAt, key, ...inputs } : undefined);
-    } catch {
-      // Without it the next hook simply looks for itself.
-    }
+    // Not recorded (a refused or full state directory): the next hook simply looks for itself.
+    writeVerified(o.stateDir, clean ? { at: lookedAt, key, ...inputs } : undefined);
   }
   return { plan, backend, families, removedFrom };
 }
@@ -146,11 +143,8 @@ function record(stateDir: string, before: AppliedState, families: readonly Famil
   }
   // Most events change nothing: then the file is not rewritten either.
   if (JSON.stringify(next) === JSON.stringify(before)) return;
-  try {
-    writeState(stateDir, next);
-  } catch {
-    // Recording is an optimisation and a report; never a reason to fail a hook.
-  }
+  // Recording is an optimisation and a report; never a reason to fail a hook (state-dir.ts reports, never throws).
+  writeState(stateDir, next);
 }
 
 function sameEntry(a: AppliedFamily, b: Omit<AppliedFamily, "at">): boolean {

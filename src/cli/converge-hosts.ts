@@ -78,9 +78,9 @@ export async function convergeHosts(paths: Paths, hosts: readonly HostRule[], vi
   }
   // One converger at a time (apply and the watcher), planning again from what
   // the networks hold now; not the firewall lock (see above).
-  const lock = await acquireLock(`${paths.stateDir}:fixed-addresses`, 120_000);
+  const lock = await acquireLock(paths.stateDir, { purpose: "fixed-addresses", timeoutMs: 120_000 });
   const { plan, owned, problem } = planHosts(paths, hosts, readHostView(paths.libvirtRunDir, new Set()).view);
-  const problems = problem ? [problem] : [];
+  const problems = [...lock.notes, ...(problem ? [problem] : [])];
   const done: string[] = [];
   const failedRules = new Map<HostRule, string>();
   let record = [...plan.owned];
@@ -99,11 +99,8 @@ export async function convergeHosts(paths: Paths, hosts: readonly HostRule[], vi
       if (c.verb === "add" && !owned.some((o) => o.network === c.network && sameHost(o.entry, c.entry))) record = record.filter((o) => !(o.network === c.network && sameHost(o.entry, c.entry)));
       if (c.verb === "delete" && !record.some((o) => o.network === c.network && sameHost(o.entry, c.entry))) record.push({ network: c.network, entry: c.entry });
     }
-    try {
-      writeOwnedHosts(paths.ownedHostsFile, record);
-    } catch (e) {
-      problems.push(`cannot record the fixed addresses virt-hooks added (${(e as Error).message}): they will not be removed when their statements go`);
-    }
+    const unrecorded = writeOwnedHosts(paths.ownedHostsFile, record);
+    if (unrecorded) problems.push(`cannot record the fixed addresses virt-hooks added (${unrecorded}): they will not be removed when their statements go`);
   } finally {
     await lock.release();
   }

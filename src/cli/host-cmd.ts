@@ -5,7 +5,8 @@
 // a hook must never call libvirt. Everything is checked first against the
 // network as libvirt runs it (/run/libvirt/network/NET.xml) or, when it is not
 // running, its persistent definition; every refusal says how to fix it.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readTextIfAny } from "../effects/read-text.js";
 import { join } from "node:path";
 import type { Paths } from "../config/paths.js";
 import { findTool, runTool, type RunTool } from "../effects/exec.js";
@@ -49,7 +50,7 @@ function loadNetwork(paths: Paths, name: string): LoadedNetwork {
   const path = existsSync(statusPath) ? statusPath : persistent ? configPath : undefined;
   if (!path) return refuse(`no network named ${shown(name)} on this host`, "list the networks with: virsh net-list --all");
   try {
-    return { info: parseNetworkStatusXml(readFileSync(path, "utf8")), active: path === statusPath, persistent };
+    return { info: parseNetworkStatusXml(readTextIfAny(path) ?? ""), active: path === statusPath, persistent };
   } catch (e) {
     return refuse(`cannot read ${path}: ${(e as Error).message}`, "run as root (libvirt's files are root-only)");
   }

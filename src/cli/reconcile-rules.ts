@@ -28,7 +28,8 @@ export async function reconcileRules(ctx: Context, paths: Paths, o: { readonly d
     // without compiling rules.d, each on its own.
     if (!o.dryRun) writeCachedInterest(paths.stateDir, rulesKey(ctx.files), { ...interestOf(ctx.compiled.rules), clean: ctx.compiled.diagnostics.length === 0 });
     const result = await reconcile({ rules: ctx.compiled.rules, view, stateDir: paths.stateDir, run: runTool, dryRun: o.dryRun, everyFamily: true, networkConf: paths.networkConf });
-    return { ...result, hosts };
+    // What the lock had to say (an earlier release's lock name held by someone else) goes with the record problems.
+    return { ...result, hosts: lock?.notes.length ? { ...hosts, problems: [...hosts.problems, ...lock.notes] } : hosts };
   } finally {
     await lock?.release();
   }

@@ -16,11 +16,10 @@
 // foreign, distrusted or stale cache is never used, only replaced; the state
 // directory is a tmpfs, gone at boot. It can make an event cheaper, never
 // decide differently.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import type { DomainInfo } from "../libvirt/domain.js";
-import { trustPolicy } from "../trust/ownership.js";
-import { readTrusted } from "./rules-files.js";
+import { MAX_TEXT_BYTES } from "./read-text.js";
+import { readJsonRecord, writeRecord } from "./state-dir.js";
 
 const FILE = "domain-status.json";
 /** The layout of the file (the writer check keeps releases apart). */
@@ -67,8 +66,7 @@ export function openDomainStatusCache(stateDir: string): DomainStatusCache {
   const me = writer();
   let entries = new Map<string, Entry>();
   try {
-    const text = readTrusted(join(stateDir, FILE), trustPolicy(), MAX_BYTES);
-    const s = (typeof text === "string" ? JSON.parse(text) : {}) as Stored;
+    const s = (readJsonRecord(stateDir, FILE, MAX_BYTES) ?? {}) as Stored;
     if (me && s.format === FORMAT && s.writer === me && Array.isArray(s.entries)) entries = new Map(s.entries.filter((e) => Array.isArray(e) && typeof e[0] === "string"));
   } catch {
     // None yet, or unreadable: every status file is parsed, and the cache rewritten.
@@ -76,9 +74,12 @@ export function openDomainStatusCache(stateDir: string): DomainStatusCache {
   let changed = false;
   return {
     read(name, path) {
-      const fd = openSync(path, "r");
+      // Non-blocking, a regular file, bounded: whatever sits at that name cannot stall the hook (read-text.ts).
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
       try {
         const st = fstatSync(fd, { bigint: true });
+        if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+        if (st.size > BigInt(MAX_TEXT_BYTES)) throw new Error(`${path}: ${st.size} bytes is more than the ${MAX_TEXT_BYTES} it may have`);
         const id = `${st.ino} ${st.size} ${st.mtimeNs}`;
         const e = entries.get(name);
         if (e && e.id === id && e.info && Array.isArray(e.info.interfaces)) return { cached: e.pid === undefined ? { info: e.info } : { pid: e.pid, info: e.info } };
@@ -99,16 +100,9 @@ export function openDomainStatusCache(stateDir: string): DomainStatusCache {
         }
       }
       if (!changed || !me) return;
-      try {
-        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-        const tmp = join(stateDir, `.${FILE}.${process.pid}.tmp`);
-        const stored: Stored = { format: FORMAT, writer: me, entries: [...entries] };
-        writeFileSync(tmp, JSON.stringify(stored) + "\n", { mode: 0o600 });
-        renameSync(tmp, join(stateDir, FILE));
-        changed = false;
-      } catch {
-        // Only an optimisation: the next event parses again.
-      }
+      const stored: Stored = { format: FORMAT, writer: me, entries: [...entries] };
+      // Only an optimisation: unrecorded, the next event parses again.
+      if (writeRecord(stateDir, FILE, JSON.stringify(stored) + "\n") === undefined) changed = false;
     },
   };
 }

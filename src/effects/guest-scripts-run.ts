@@ -10,11 +10,12 @@
 // exited, we wait only briefly for EOF: a background job it left running that
 // still holds the pipes is not waited for (its later writes fail with EPIPE).
 import { spawn } from "node:child_process";
-import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import type { Paths } from "../config/paths.js";
 import { formatEvent, type HookEvent } from "../libvirt/event.js";
-import { trustPolicy, type TrustPolicy } from "../trust/ownership.js";
+import { distrust, trustPolicy, type TrustPolicy } from "../trust/ownership.js";
+import { trustWholePath } from "../trust/whole-path.js";
 import { planScripts, scriptPaths, type Probed, type ScriptEntry, type ScriptListing, type ScriptPlan, type StatLike } from "../guest-scripts/plan.js";
 import { afterScript, inputFor, scriptLine, startChain, succeeded, vetoReason, type ScriptResult } from "../guest-scripts/outcome.js";
 import type { ScriptsIo } from "../guest-scripts/io.js";
@@ -147,9 +148,13 @@ function entry(dir: string, name: string): ScriptEntry {
   const base: ScriptEntry = { name, path, ...(p.stat ? { stat: p.stat } : {}), ...(p.error ? { error: p.error } : {}) };
   if (!p.stat || p.stat.kind !== "file") return base;
   try {
-    // A symbolic link (say, one script shared by several guests): its target's directory must be root's alone too.
+    // A symbolic link (say, one script shared by several guests): every
+    // directory from / to its target must be root's alone too, links on the
+    // way included (trust/whole-path.ts), not just the target's own directory.
     if (!lstatSync(path).isSymbolicLink()) return base;
-    return { ...base, targetDir: probe(dirname(realpathSync(path))) };
+    const where = trustWholePath(path, trustPolicy());
+    if ("problem" in where) return { ...base, error: `its target is not root's alone: ${where.problem}` };
+    return { ...base, targetDir: probe(dirname(where.real)) };
   } catch (e) {
     return { ...base, error: `cannot resolve: ${(e as Error).message}` };
   }
@@ -158,6 +163,10 @@ function entry(dir: string, name: string): ScriptEntry {
 export function readListing(hooksDir: string, event: HookEvent): ScriptListing {
   const where = scriptPaths(hooksDir, event);
   if (!where) return { dirs: [], leaf: { path: hooksDir } };
+  // The directories the planner sees start below the hooks directory: those
+  // above it (/, /etc, /etc/libvirt) and it are checked here, whole.
+  const above = trustWholePath(hooksDir, trustPolicy());
+  if ("problem" in above) return { dirs: [{ path: hooksDir, error: above.problem }], leaf: { path: where.leaf } };
   const dirs: Probed[] = [];
   for (const d of where.dirs) {
     const p = probe(d);
@@ -181,7 +190,35 @@ export function readListing(hooksDir: string, event: HookEvent): ScriptListing {
  * whole process group can be killed at the time limit (SIGTERM, then SIGKILL
  * KILL_GRACE_MS later).
  */
-export const spawnScript: ExecScript = (path, argv, input, o) =>
+export const spawnScript: ExecScript = async (path, argv, input, o) => {
+  // What runs is the file that was checked: opened once, its descriptor's stat
+  // checked again, and executed through that descriptor (/proc/self/fd of ours,
+  // as fexecve does), never through a path resolved a second time.
+  const opened = openChecked(path);
+  if (typeof opened === "string") return { exitCode: null, signal: null, timedOut: false, error: opened, stdout: "", stderr: "", ms: 0, heldOpen: false };
+  try {
+    return await spawnOpened(`/proc/${process.pid}/fd/${opened}`, path, argv, input, o);
+  } finally {
+    closeSync(opened);
+  }
+};
+
+/** The script's descriptor, or why it must not run (it changed since it was planned). */
+function openChecked(path: string): number | string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    return `cannot open: ${(e as Error).message}`;
+  }
+  const st = fstatSync(fd);
+  const why = !st.isFile() ? "not a regular file any more" : (st.mode & 0o111) === 0 ? "not executable any more" : distrust(path, st, trustPolicy());
+  if (!why) return fd;
+  closeSync(fd);
+  return `refused at run time: ${why}`;
+}
+
+const spawnOpened = (file: string, path: string, argv: readonly string[], input: string, o: ExecOptions): Promise<ScriptResult> =>
   new Promise((resolve) => {
     const started = o.now();
     const out: Buffer[] = [];
@@ -197,7 +234,8 @@ export const spawnScript: ExecScript = (path, argv, input, o) =>
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
 
-    const child = spawn(path, [...argv], { stdio: ["pipe", "pipe", "pipe"], detached: true, env: process.env });
+    // $0 of a script is the descriptor's path: VIRT_HOOKS_SCRIPT says where it lives.
+    const child = spawn(file, [...argv], { argv0: path, stdio: ["pipe", "pipe", "pipe"], detached: true, env: { ...process.env, VIRT_HOOKS_SCRIPT: path } });
     const group = (signal: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try {

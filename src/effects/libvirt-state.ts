@@ -1,17 +1,25 @@
 // Reads what libvirt is running from its own status files, never from libvirt
 // itself (a hook that calls libvirt deadlocks). Only the domains rules care
 // about are parsed: domain status files are large.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseDomainStatusXml, statusPid, type DomainInfo } from "../libvirt/domain.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
 import { xmlFiles } from "./status-identity.js";
 import { openDomainStatusCache, type DomainStatusCache } from "./domain-status-cache.js";
+import { readRegularFile } from "./read-text.js";
 
 export interface ReadView {
   readonly view: HostView;
   readonly problems: string[];
+}
+
+/** A regular file's text, bounded and non-blocking (read-text.ts); throws why not. */
+function readBounded(path: string): string {
+  const r = readRegularFile(path);
+  if ("problem" in r) throw new Error(r.problem);
+  return r.text;
 }
 
 /**
@@ -25,7 +33,7 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>, cach
   for (const file of xmlFiles(join(runDir, "network"))) {
     const path = join(runDir, "network", file);
     try {
-      const n = parseNetworkStatusXml(readFileSync(path, "utf8"));
+      const n = parseNetworkStatusXml(readBounded(path));
       networks.set(n.name, n);
     } catch (e) {
       problems.push(`${path}: ${(e as Error).message}`);
@@ -51,7 +59,7 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>, cach
     const path = join(runDir, "qemu", file);
     try {
       if (cacheDir !== undefined) cache ??= openDomainStatusCache(cacheDir);
-      const read = cache?.read(name, path) ?? { text: readFileSync(path, "utf8"), id: "" };
+      const read = cache?.read(name, path) ?? { text: readBounded(path), id: "" };
       const pid = "cached" in read ? read.cached.pid : statusPid(read.text);
       if (checkPids && pid !== undefined && !existsSync(join(proc, String(pid)))) continue;
       let d: DomainInfo;
@@ -73,7 +81,7 @@ export function readHostView(runDir: string, domains?: ReadonlySet<string>, cach
 /** One running domain's status file, parsed; undefined when there is none or it does not read. */
 export function readDomainStatus(runDir: string, name: string): DomainInfo | undefined {
   try {
-    return parseDomainStatusXml(readFileSync(join(runDir, "qemu", `${name}.xml`), "utf8"));
+    return parseDomainStatusXml(readBounded(join(runDir, "qemu", `${name}.xml`)));
   } catch {
     return undefined;
   }

@@ -1,13 +1,15 @@
 // The edge of `uplink`/`route`: read the host's links, addresses and routes
 // with `ip -j` (argv arrays, no shell), plan (plan/links.ts), record what moves
 // (so a stop can put it back), and change the host with ONE `ip -batch -`.
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { NetworkInfo } from "../libvirt/network.js";
 import type { RuleSet } from "../rules/model.js";
 import { formatDiagnostic, type Diagnostic } from "../rules/diagnostic.js";
-import { linkRulesOf, parseIpAddr, parseIpRoute, planLinksDown, planLinksUp, type HostNet, type LinkPlan, type LinkRecords, type MovedRecord } from "../plan/links.js";
+import { linkRulesOf, parseIpAddr, parseIpRoute, planLinksDown, planLinksUp, type HostNet, type LinkPlan, type LinkRecords } from "../plan/links.js";
 import type { RunTool } from "./exec.js";
+import { readRecordAt, writeRecord } from "./state-dir.js";
+import { validLinkRecords } from "../plan/record-values.js";
 
 const RECORDS = "links.json";
 
@@ -48,21 +50,22 @@ export async function readHostNet(run: RunTool): Promise<HostNet | string> {
   }
 }
 
-export function readLinkRecords(stateDir: string): LinkRecords {
+/** What earlier starts moved, as far as it can be believed: values go into `ip -batch`, so each is checked (plan/record-values.ts). */
+export function readLinkRecords(stateDir: string): { records: LinkRecords; problem?: string } {
+  const read = readRecordAt(join(stateDir, RECORDS));
+  if ("missing" in read) return { records: {} };
+  if ("problem" in read) return { records: {}, problem: read.problem };
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(readFileSync(join(stateDir, RECORDS), "utf8")) as Record<string, MovedRecord>;
-    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
+    parsed = JSON.parse(read.text);
   } catch {
-    return {};
+    return { records: {}, problem: `${join(stateDir, RECORDS)}: not JSON; ignored` };
   }
+  const { records, dropped } = validLinkRecords(parsed);
+  return dropped ? { records, problem: `${join(stateDir, RECORDS)}: ${dropped} record(s) with values this version never writes; ignored` } : { records };
 }
 
-function writeLinkRecords(stateDir: string, records: LinkRecords): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const tmp = join(stateDir, `.${RECORDS}.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(records, null, 1) + "\n", { mode: 0o600 });
-  renameSync(tmp, join(stateDir, RECORDS));
-}
+const writeLinkRecords = (stateDir: string, records: LinkRecords): string | undefined => writeRecord(stateDir, RECORDS, JSON.stringify(records, null, 1) + "\n");
 
 export interface LinksOutcome {
   readonly plan?: LinkPlan;
@@ -88,18 +91,27 @@ export async function assertLinks(
   const mine = linkRulesOf(rules, network.name);
   const hasRecords = existsSync(join(stateDir, RECORDS));
   if (mine.uplinks.length === 0 && mine.routes.length === 0 && !hasRecords) return { notes: [], problems: [] };
-  const records = readLinkRecords(stateDir);
-  if (mine.uplinks.length === 0 && mine.routes.length === 0 && !Object.values(records).some((r) => r.network === network.name)) return { notes: [], problems: [] };
+  const read = readLinkRecords(stateDir);
+  const records = read.records;
+  const readProblems = read.problem ? [`links of network "${network.name}": ${read.problem}`] : [];
+  if (mine.uplinks.length === 0 && mine.routes.length === 0 && !Object.values(records).some((r) => r.network === network.name)) return { notes: [], problems: readProblems };
   const host = await readHostNet(run);
-  if (typeof host === "string") return { notes: [], problems: [`links of network "${network.name}": ${host}`] };
+  if (typeof host === "string") return { notes: [], problems: [...readProblems, `links of network "${network.name}": ${host}`] };
   const plan = op === "up" ? planLinksUp(network, rules, host, records) : planLinksDown(network.name, network.bridge, rules, host, records);
-  const problems = plan.diagnostics.map((d: Diagnostic) => formatDiagnostic(d));
+  const problems = [...readProblems, ...plan.diagnostics.map((d: Diagnostic) => formatDiagnostic(d))];
   if (dryRun || plan.commands.length === 0) {
-    if (!dryRun && JSON.stringify(plan.records) !== JSON.stringify(records)) writeLinkRecords(stateDir, plan.records);
+    const unrecorded = !dryRun && JSON.stringify(plan.records) !== JSON.stringify(records) ? writeLinkRecords(stateDir, plan.records) : undefined;
+    if (unrecorded) problems.push(`links of network "${network.name}": ${unrecorded}`);
     return { plan, notes: dryRun ? [] : [...plan.notes], problems };
   }
   // Recorded first: if we die half-way, the stop still knows what to put back.
-  writeLinkRecords(stateDir, plan.records);
+  // Unrecorded, an uplink's addresses could not be put back by the stop: then
+  // the links are left as they are (said why), and the firewall goes on.
+  const unrecorded = writeLinkRecords(stateDir, plan.records);
+  if (unrecorded) {
+    problems.push(`links of network "${network.name}": not changed, since what they would move cannot be recorded: ${unrecorded}`);
+    return { plan, notes: [], problems };
+  }
   // Starting: stop at the first refusal (the order makes each step depend on
   // the one before). Stopping: -force, put back as much as possible.
   const args = op === "up" ? ["-batch", "-"] : ["-force", "-batch", "-"];

@@ -2,10 +2,12 @@
 // else (examples, editor backups, dotfiles) is ignored on purpose. The
 // directory and each file must pass the trust check (trust/ownership.ts):
 // what does not is refused, named, and left out.
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { SourceFile } from "../rules/source.js";
 import { distrust, trustPolicy, type TrustPolicy } from "../trust/ownership.js";
+import { trustWholePath } from "../trust/whole-path.js";
+import { readRegularFile } from "./read-text.js";
 
 /** Rule files larger than this are refused: rules.d is hand-written text. */
 export const MAX_RULE_FILE_BYTES = 1024 * 1024;
@@ -35,9 +37,11 @@ export function readRuleFiles(dir: string, policy: TrustPolicy = trustPolicy()):
   const refused: string[] = [];
   let dirProblem: string | undefined;
   try {
-    dirProblem = distrust(dir, statSync(dir), policy);
+    // Every directory from / down: whoever can write /etc/libvirt can swap rules.d itself.
+    const where = trustWholePath(dir, policy);
+    dirProblem = "problem" in where ? where.problem : where.stat.isDirectory() ? undefined : `${dir}: refused: not a directory`;
   } catch (e) {
-    dirProblem = `cannot stat ${dir}: ${(e as Error).message}`;
+    dirProblem = `cannot check ${dir}: ${(e as Error).message}`;
   }
   if (dirProblem) return { files: [], problems: [dirProblem], refused: ruleNames.map((n) => join(dir, n)), dirRefused: true };
   const files: SourceFile[] = [];
@@ -49,7 +53,7 @@ export function readRuleFiles(dir: string, policy: TrustPolicy = trustPolicy()):
       refused.push(path);
       continue;
     }
-    const read = readTrusted(path, policy);
+    const read = readTrusted(path, policy, MAX_RULE_FILE_BYTES, true);
     if (typeof read === "string") files.push({ path, text: read });
     else {
       problems.push(read.problem);
@@ -60,30 +64,32 @@ export function readRuleFiles(dir: string, policy: TrustPolicy = trustPolicy()):
 }
 
 /**
- * The file's text, checked on the descriptor it is read from (no window
- * between check and read), or why not.
+ * The file's text, or why not. Every directory from / to it is root's alone
+ * (trust/whole-path.ts; skipped when the caller has just checked its directory
+ * and the file is no symbolic link), the file is opened without following a
+ * link, non-blocking, and checked again on the very descriptor it is read
+ * from: what is read is what was checked.
  */
-export function readTrusted(path: string, policy: TrustPolicy, maxBytes = MAX_RULE_FILE_BYTES): string | { problem: string } {
-  let fd: number;
+export function readTrusted(path: string, policy: TrustPolicy, maxBytes = MAX_RULE_FILE_BYTES, dirChecked = false): string | { problem: string; missing?: boolean } {
+  let real = path;
+  let checked: Stats | undefined;
+  let isLink = false;
   try {
-    fd = openSync(path, "r");
+    isLink = lstatSync(path).isSymbolicLink();
   } catch (e) {
-    return { problem: `cannot read ${path}: ${(e as Error).message}` };
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    return { problem: `cannot read ${path}: ${(e as Error).message}`, ...(code === "ENOENT" || code === "ENOTDIR" ? { missing: true } : {}) };
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { problem: `${path}: refused: not a regular file` };
-    const why = distrust(path, st, policy);
-    if (why) return { problem: why };
-    if (st.size > maxBytes) return { problem: `${path}: refused: ${st.size} bytes is more than the ${maxBytes} it may have` };
-    const buf = Buffer.alloc(st.size + 1);
-    let got = 0;
-    for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, got)) > 0; ) got += n;
-    if (got > maxBytes) return { problem: `${path}: refused: more than the ${maxBytes} bytes it may have` };
-    return buf.subarray(0, got).toString("utf8");
-  } catch (e) {
-    return { problem: `cannot read ${path}: ${(e as Error).message}` };
-  } finally {
-    closeSync(fd);
+  if (!dirChecked || isLink) {
+    const where = trustWholePath(path, policy);
+    if ("problem" in where) return where;
+    real = where.real;
+    checked = where.stat;
   }
+  const r = readRegularFile(real, {
+    maxBytes,
+    noFollow: true,
+    check: (st) => (checked && (st.dev !== checked.dev || st.ino !== checked.ino) ? `${path}: refused: it was replaced while it was checked` : distrust(path, st, policy)),
+  });
+  return "text" in r ? r.text : r;
 }

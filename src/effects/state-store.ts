@@ -2,10 +2,9 @@
 // reboot, exactly like the kernel rules it describes). Used to know which
 // families we manage and to report what changed.
 import type { RuleCounts } from "../plan/intents.js";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import type { OwnedHost } from "../plan/fixed-addresses.js";
-import { distrust, trustPolicy } from "../trust/ownership.js";
-import { dirname, join } from "node:path";
+import { readJsonRecord, readRecordAt, writeRecord, writeRecordAt } from "./state-dir.js";
+import { validHostEntry } from "../plan/record-values.js";
 import type { Family } from "../net/ip.js";
 
 export interface AppliedState {
@@ -22,20 +21,32 @@ export interface AppliedFamily {
   readonly at: string;
 }
 
-export function readState(stateDir: string): AppliedState {
-  try {
-    const parsed = JSON.parse(readFileSync(join(stateDir, "applied.json"), "utf8")) as AppliedState;
-    return parsed && typeof parsed === "object" && parsed.families ? parsed : { families: {} };
-  } catch {
-    return { families: {} };
-  }
+const BACKENDS = new Set(["iptables", "nftables"]);
+
+/** A family entry as this version writes it, or undefined: a record is data to check, not to trust. */
+function appliedFamily(v: unknown): AppliedFamily | undefined {
+  if (!v || typeof v !== "object") return undefined;
+  const e = v as Record<string, unknown>;
+  if (e.backend !== undefined && !BACKENDS.has(e.backend as string)) return undefined;
+  if (!Array.isArray(e.rules) || !e.rules.every((r) => typeof r === "string") || typeof e.at !== "string") return undefined;
+  if ((e.hash !== undefined && typeof e.hash !== "string") || (e.kernelHash !== undefined && typeof e.kernelHash !== "string")) return undefined;
+  return e as unknown as AppliedFamily;
 }
 
-export function writeState(stateDir: string, state: AppliedState): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const tmp = join(stateDir, `.applied.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(state, null, 1) + "\n", { mode: 0o600 });
-  renameSync(tmp, join(stateDir, "applied.json"));
+export function readState(stateDir: string): AppliedState {
+  const parsed = readJsonRecord(stateDir, "applied.json") as { families?: unknown } | undefined;
+  const families: Record<string, AppliedFamily> = {};
+  if (parsed && typeof parsed.families === "object" && parsed.families) {
+    for (const key of ["ipv4", "ipv6"]) {
+      const f = appliedFamily((parsed.families as Record<string, unknown>)[key]);
+      if (f) families[key] = f;
+    }
+  }
+  return { families };
+}
+
+export function writeState(stateDir: string, state: AppliedState): string | undefined {
+  return writeRecord(stateDir, "applied.json", JSON.stringify(state, null, 1) + "\n");
 }
 
 /**
@@ -60,7 +71,8 @@ export interface Verified {
 
 export function readVerified(stateDir: string): Verified | undefined {
   try {
-    const v = JSON.parse(readFileSync(join(stateDir, "verified.json"), "utf8")) as { at?: unknown; key?: unknown; inputs?: unknown; counts?: unknown };
+    const v = readJsonRecord(stateDir, "verified.json") as { at?: unknown; key?: unknown; inputs?: unknown; counts?: unknown } | undefined;
+    if (!v || typeof v !== "object") return undefined;
     if (typeof v.at !== "string" || !/^\d+$/.test(v.at) || typeof v.key !== "string") return undefined;
     const c = v.counts as Record<string, unknown> | undefined;
     const counts = c && [c.live, c.waiting, c.failed].every((n) => Number.isInteger(n)) ? { live: c.live as number, waiting: c.waiting as number, failed: c.failed as number } : undefined;
@@ -70,11 +82,8 @@ export function readVerified(stateDir: string): Verified | undefined {
   }
 }
 
-export function writeVerified(stateDir: string, v: Verified | undefined): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const tmp = join(stateDir, `.verified.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(v ? { at: v.at.toString(), key: v.key, inputs: v.inputs, counts: v.counts } : {}) + "\n", { mode: 0o600 });
-  renameSync(tmp, join(stateDir, "verified.json"));
+export function writeVerified(stateDir: string, v: Verified | undefined): string | undefined {
+  return writeRecord(stateDir, "verified.json", JSON.stringify(v ? { at: v.at.toString(), key: v.key, inputs: v.inputs, counts: v.counts } : {}) + "\n");
 }
 
 /**
@@ -85,25 +94,16 @@ export function writeVerified(stateDir: string, v: Verified | undefined): void {
  * nothing is deleted, and what rules.d declares is re-added).
  */
 export function readOwnedHosts(path: string): { owned: OwnedHost[]; problem?: string } {
-  let text: string;
+  const read = readRecordAt(path);
+  if ("missing" in read) return { owned: [] };
+  if ("problem" in read) return { owned: [], problem: read.problem };
   try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    return { owned: [] };
-  }
-  const why = distrust(path, statSync(path), trustPolicy());
-  if (why) return { owned: [], problem: why };
-  try {
-    const parsed = JSON.parse(text) as { entries?: unknown };
+    const parsed = JSON.parse(read.text) as { entries?: unknown };
     const list = Array.isArray(parsed.entries) ? parsed.entries : [];
-    const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+    // Each value reaches virsh's command line (as XML): only what a `host` rule could have declared is believed.
     const owned = list.flatMap((e: Record<string, unknown>): OwnedHost[] => {
-      const network = str(e?.network);
-      const address = str(e?.ip);
-      if (!network || !address) return [];
-      const mac = str(e.mac);
-      const name = str(e.name);
-      return [{ network, entry: { address, ...(mac ? { mac } : {}), ...(name ? { name } : {}) } }];
+      const entry = validHostEntry(e);
+      return entry ? [entry] : [];
     });
     return { owned };
   } catch (e) {
@@ -111,10 +111,7 @@ export function readOwnedHosts(path: string): { owned: OwnedHost[]; problem?: st
   }
 }
 
-export function writeOwnedHosts(path: string, owned: readonly OwnedHost[]): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.${process.pid}.tmp`;
+export function writeOwnedHosts(path: string, owned: readonly OwnedHost[]): string | undefined {
   const entries = owned.map((o) => ({ network: o.network, ...(o.entry.mac ? { mac: o.entry.mac } : {}), ip: o.entry.address, ...(o.entry.name ? { name: o.entry.name } : {}) }));
-  writeFileSync(tmp, JSON.stringify({ entries }, null, 1) + "\n", { mode: 0o600 });
-  renameSync(tmp, path);
+  return writeRecordAt(path, JSON.stringify({ entries }, null, 1) + "\n", { durable: true });
 }

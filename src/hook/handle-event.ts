@@ -64,6 +64,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
   const lock = early.result ? undefined : (c.held?.lock ?? (await acquireLock(c.paths.stateDir)));
   let result: ReconcileResult;
   const notes: string[] = [];
+  if (lock) input.problems.push(...lock.notes);
   // rules.d as it is now, not as it was before we waited for the lock: an
   // `apply` or another hook with newer rules may have run in between.
   let now = c;
@@ -79,8 +80,16 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       // Re-attach looks at every running guest; otherwise only the ones rules name.
       const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections), c.paths.stateDir);
       const view = correctView(read.view, corrections);
-      if (reattach) notes.push(...(await reattachGuests(event.object, view, input.problems)));
-      if (decision.links) notes.push(...(await linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems)));
+      // Neither may cost the firewall its reconcile: whatever they throw is a problem line, and the firewall goes on.
+      const besides = async (what: string, step: () => Promise<string[]>) => {
+        try {
+          notes.push(...(await step()));
+        } catch (e) {
+          input.problems.push(`${what}: ${(e as Error).message}`);
+        }
+      };
+      if (reattach) await besides("re-attach", () => reattachGuests(event.object, view, input.problems));
+      if (decision.links) await besides("links", () => linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems));
       result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt, ...(inputs !== undefined ? { inputsKey: inputs } : {}) });
       input.problems.push(...read.problems);
     }

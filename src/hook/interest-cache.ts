@@ -8,7 +8,7 @@
 // stale or damaged cache is simply not used. It can make an event cheaper,
 // never decide differently. (An exact comparison rather than a hash: loading
 // node:crypto alone cost more than the comparison of any real rules.d.)
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readJsonRecord, writeRecord } from "../effects/state-dir.js";
 import { join } from "node:path";
 import type { SourceFile } from "../rules/source.js";
 import type { RuleInterest } from "./policy.js";
@@ -37,24 +37,14 @@ export function rulesKey(files: readonly SourceFile[]): string {
 }
 
 export function readCachedInterest(stateDir: string, key: string): CachedInterest | undefined {
-  try {
-    const s = JSON.parse(readFileSync(join(stateDir, FILE), "utf8")) as Stored;
-    // Without `clean` it was written by an earlier release: stale, rewritten by this event.
-    if (s.rules !== key || typeof s.anyRules !== "boolean" || !Array.isArray(s.domains) || typeof s.clean !== "boolean") return undefined;
-    return { anyRules: s.anyRules, domains: new Set(s.domains.filter((d) => typeof d === "string")), clean: s.clean };
-  } catch {
-    return undefined;
-  }
+  const s = readJsonRecord(stateDir, FILE) as Stored | undefined;
+  // Without `clean` it was written by an earlier release: stale, rewritten by this event.
+  if (!s || typeof s !== "object" || s.rules !== key || typeof s.anyRules !== "boolean" || !Array.isArray(s.domains) || typeof s.clean !== "boolean") return undefined;
+  return { anyRules: s.anyRules, domains: new Set(s.domains.filter((d) => typeof d === "string")), clean: s.clean };
 }
 
 export function writeCachedInterest(stateDir: string, key: string, interest: CachedInterest): void {
   const stored: Stored = { rules: key, anyRules: interest.anyRules, domains: [...interest.domains], clean: interest.clean };
-  try {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const tmp = join(stateDir, `.${FILE}.${process.pid}.tmp`);
-    writeFileSync(tmp, JSON.stringify(stored) + "\n", { mode: 0o600 });
-    renameSync(tmp, join(stateDir, FILE));
-  } catch {
-    // Only an optimisation: the next event compiles the rules again.
-  }
+  // Only an optimisation: unrecorded, the next event compiles the rules again.
+  writeRecord(stateDir, FILE, JSON.stringify(stored) + "\n");
 }

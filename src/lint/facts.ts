@@ -3,7 +3,9 @@
 // (os.networkInterfaces), listening sockets from /proc/net. Whatever cannot be
 // read stays undefined, so lint warns about nothing it does not know.
 import { networkInterfaces } from "node:os";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { readTextIfAny } from "../effects/read-text.js";
+import { socketHolders } from "../effects/socket-holders.js";
 import { join } from "node:path";
 import { canonicalAddress, type Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
@@ -46,12 +48,8 @@ export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet):
  * when the file is absent (no firewalld, or one that predates the option).
  */
 export function strictForwardPorts(confPath: string): boolean | undefined {
-  let text: string;
-  try {
-    text = readFileSync(confPath, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readTextIfAny(confPath, 1 << 20);
+  if (text === undefined) return undefined;
   let value: boolean | undefined;
   for (const line of text.split("\n")) {
     const m = /^\s*StrictForwardPorts\s*=\s*(\S*)\s*$/i.exec(line);
@@ -131,39 +129,5 @@ function readListeners(proc: string, rules: RuleSet): Listener[] | undefined {
 
 /** socket inode -> "comm[pid]" for the inodes asked about. */
 function socketOwners(proc: string, inodes: ReadonlySet<string>): Map<string, string> {
-  const out = new Map<string, string>();
-  if (inodes.size === 0) return out;
-  let pids: string[];
-  try {
-    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return out;
-  }
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = readdirSync(join(proc, pid, "fd"));
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = readlinkSync(join(proc, pid, "fd", fd));
-      } catch {
-        continue;
-      }
-      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-      if (!inode || !inodes.has(inode) || out.has(inode)) continue;
-      let comm = "?";
-      try {
-        comm = readFileSync(join(proc, pid, "comm"), "utf8").trim();
-      } catch {
-        /* gone */
-      }
-      out.set(inode, `${comm}[${pid}]`);
-    }
-    if (out.size === inodes.size) break;
-  }
-  return out;
+  return new Map([...socketHolders(proc, inodes, true)].map(([inode, [h]]) => [inode, `${h?.comm}[${h?.pid}]`]));
 }

@@ -1,7 +1,7 @@
 // dnsmasq's view of who has which address: /var/lib/libvirt/dnsmasq/<bridge>.status,
 // a JSON list libvirt's leaseshelper keeps. Shown beside our fixed addresses
 // (forwards never follow leases: a lease that differs is a warning, not a fix).
-import { readFileSync } from "node:fs";
+import { readTextIfAny } from "../effects/read-text.js";
 import { join } from "node:path";
 import { canonicalAddress } from "../net/ip.js";
 
@@ -41,7 +41,7 @@ export function leaseReader(dnsmasqDir: string): (bridge: string) => readonly Le
     let leases = cache.get(bridge);
     if (!leases) {
       try {
-        leases = parseLeases(readFileSync(join(dnsmasqDir, `${bridge}.status`), "utf8"));
+        leases = parseLeases(readTextIfAny(join(dnsmasqDir, `${bridge}.status`)) ?? "[]");
       } catch {
         leases = [];
       }

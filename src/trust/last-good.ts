@@ -4,11 +4,11 @@
 // down, and an attacker's edit to a writable file is never applied. The
 // accepted texts live in the state directory (tmpfs, root only, mode 0600),
 // which must pass the same trust check before it is read or written.
-import { mkdirSync, renameSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { SourceFile } from "../rules/source.js";
-import { byName, readRuleFiles, readTrusted, type RuleFiles } from "../effects/rules-files.js";
-import { distrust, trustPolicy, type TrustPolicy } from "./ownership.js";
+import { byName, readRuleFiles, type RuleFiles } from "../effects/rules-files.js";
+import { readRecordAt, recordDirProblem, writeRecordAt } from "../effects/state-dir.js";
+import { trustPolicy, type TrustPolicy } from "./ownership.js";
 
 export const LAST_GOOD_FILE = "rules-last-good.json";
 const MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024;
@@ -18,22 +18,13 @@ interface Snapshot {
   readonly files: readonly SourceFile[];
 }
 
-/** The state directory, created root-only if missing; or why it cannot be trusted. */
-export function trustedStateDir(stateDir: string, policy: TrustPolicy): string | undefined {
-  try {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    return distrust(stateDir, statSync(stateDir), policy);
-  } catch (e) {
-    return `cannot use ${stateDir}: ${(e as Error).message}`;
-  }
-}
-
 function load(stateDir: string, policy: TrustPolicy): Snapshot | { problem: string } | undefined {
   const path = join(stateDir, LAST_GOOD_FILE);
-  const text = readTrusted(path, policy, MAX_SNAPSHOT_BYTES);
-  if (typeof text !== "string") return text.problem.startsWith("cannot read") && text.problem.includes("ENOENT") ? undefined : text;
+  const read = readRecordAt(path, MAX_SNAPSHOT_BYTES, policy);
+  if ("missing" in read) return undefined;
+  if ("problem" in read) return read;
   try {
-    const s = JSON.parse(text) as Snapshot;
+    const s = JSON.parse(read.text) as Snapshot;
     if (typeof s.at === "string" && Array.isArray(s.files) && s.files.every((f) => typeof f?.path === "string" && typeof f?.text === "string")) {
       return { at: s.at, files: s.files.map((f) => ({ path: f.path, text: f.text })) };
     }
@@ -43,13 +34,8 @@ function load(stateDir: string, policy: TrustPolicy): Snapshot | { problem: stri
   return { problem: `${path}: not a snapshot this version wrote; ignored (it is rewritten at the next accepted read)` };
 }
 
-function save(stateDir: string, files: readonly SourceFile[], now: Date): void {
-  const path = join(stateDir, LAST_GOOD_FILE);
-  const tmp = join(stateDir, `.${LAST_GOOD_FILE}.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify({ at: now.toISOString(), files }), { mode: 0o600 });
-  chmodSync(tmp, 0o600); // whatever the umask
-  renameSync(tmp, path);
-}
+const save = (stateDir: string, files: readonly SourceFile[], now: Date, policy: TrustPolicy): string | undefined =>
+  writeRecordAt(join(stateDir, LAST_GOOD_FILE), JSON.stringify({ at: now.toISOString(), files }), { policy });
 
 const same = (a: readonly SourceFile[], b: readonly SourceFile[]) =>
   a.length === b.length && a.every((f, i) => f.path === b[i]?.path && f.text === b[i]?.text);
@@ -62,7 +48,7 @@ const same = (a: readonly SourceFile[], b: readonly SourceFile[]) =>
 export function readRulesKeepingLastGood(rulesDir: string, stateDir: string, policy: TrustPolicy = trustPolicy(), now = new Date()): RuleFiles {
   const read = readRuleFiles(rulesDir, policy);
   const problems = [...read.problems];
-  const stateProblem = trustedStateDir(stateDir, policy);
+  const stateProblem = recordDirProblem(stateDir, policy);
   if (stateProblem) {
     // Never read rules from a place others could have written them to.
     problems.push(stateProblem, `so the last accepted rules are neither kept nor used`);
@@ -91,11 +77,8 @@ export function readRulesKeepingLastGood(rulesDir: string, stateDir: string, pol
   }
   const files = [...read.files, ...kept].sort((a, b) => byName(basename(a.path), basename(b.path)));
   if (!snapshot || !same(snapshot.files, files)) {
-    try {
-      save(stateDir, files, now);
-    } catch (e) {
-      problems.push(`cannot record the accepted rules in ${stateDir}: ${(e as Error).message}`);
-    }
+    const unsaved = save(stateDir, files, now, policy);
+    if (unsaved) problems.push(`cannot record the accepted rules: ${unsaved}`);
   }
   return { files, problems, refused: read.refused, dirRefused: false };
 }

@@ -58,7 +58,7 @@ describe("binary: per-guest scripts", () => {
     const out = join(t.root, "out");
     mkdirSync(out);
     for (const name of ["20-b", "10-a", "B", "a"]) {
-      script(t, "qemu.d/web/prepare/begin", name, `echo "${name} $0 $#: $*" >> ${out}/order\ncat > ${out}/${name}.stdin\necho "hello from ${name}"\necho "to stderr" >&2`);
+      script(t, "qemu.d/web/prepare/begin", name, `echo "${name} $VIRT_HOOKS_SCRIPT $#: $*" >> ${out}/order\necho "$0" >> ${out}/argv0\ncat > ${out}/${name}.stdin\necho "hello from ${name}"\necho "to stderr" >&2`);
     }
     script(t, "qemu.d/web/prepare/begin", "README", "exit 1", 0o644); // not executable: named, not run
     script(t, "qemu.d/web/prepare/begin", "10-a~", "exit 1"); // an editor's backup: not run
@@ -68,6 +68,8 @@ describe("binary: per-guest scripts", () => {
     const dir = join(t.hooksDir, "qemu.d/web/prepare/begin");
     expect(readFileSync(join(out, "order"), "utf8")).toBe(["10-a", "20-b", "B", "a"].map((n) => `${n} ${dir}/${n} 4: web prepare begin -\n`).join(""));
     for (const n of ["10-a", "20-b", "B", "a"]) expect(readFileSync(join(out, `${n}.stdin`), "utf8")).toBe(XML);
+    // Run through the descriptor that was checked (as fexecve does), not a path looked up again.
+    for (const argv0 of readFileSync(join(out, "argv0"), "utf8").trim().split("\n")) expect(argv0).toMatch(/^\/proc\/\d+\/fd\/\d+$/);
     const lines = scriptLines(r);
     expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(new RegExp(`^virt-hooks: qemu web prepare begin: script ${dir}/10-a: exit 0; \\d+ ms; stdout: hello from 10-a; stderr: to stderr$`));
