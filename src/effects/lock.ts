@@ -62,7 +62,12 @@ export async function acquireLockUnless(stateDir: string, satisfied: () => boole
   const path = join(stateDir, `${purpose}.lock`);
   const me = identity();
   const mine = join(stateDir, `.${purpose}.lock.${process.pid}.${++attempts}`);
-  writeIdentity(mine, me);
+  try {
+    writeIdentity(mine, me);
+  } catch (e) {
+    // /run full or read-only: no lock can be taken, and none may cost the firewall its reconcile.
+    return unlocked([`not locked: cannot write ${mine}: ${(e as Error).message}`]);
+  }
   let delay = 2;
   try {
     for (let attempt = 0; ; attempt++) {
