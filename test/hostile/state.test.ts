@@ -68,6 +68,33 @@ describe.skipIf(!isRoot)("hostile: our records on disk", () => {
     expect(existsSync(join(stateDir(), "applied.json.tmp"))).toBe(false);
   });
 
+  it("a user's forged interest record in a state directory others may write cannot make hooks ignore a guest", async () => {
+    const vm = walkableTree(new HostTree("virt-hooks-hostile-"));
+    try {
+      vm.setNetwork("default", fixture("status-network-default.xml"));
+      vm.setDomainStatus("vm1", fixture("status-qemu-vm1.xml"));
+      vm.writeRules("50-vm1.rules", "forward tcp 2222 to vm1:22\n");
+      const first = await ns.exec(vm.hookArgv("qemu vm1 start begin -"), { env: vm.env(), input: fixture("05-qemu-start-begin.xml") });
+      expect(first.stderr).toContain("rules 1 live");
+      const dir = join(vm.root, "run/virt-hooks");
+      chmodSync(dir, 0o777);
+      // The user reads rules.d (0644, as on a real host) and forges "no rule names anything" for exactly these rules.
+      const file = join(vm.rulesDir, "50-vm1.rules");
+      const text = readFileSync(file, "utf8");
+      const forged = JSON.stringify({ rules: `${file}\0${text.length}\0${text}`, anyRules: false, domains: [], clean: true });
+      const planted = await run(asNobody(["sh", "-c", 'rm -f "$1" && printf %s "$2" > "$1"', "sh", join(dir, "interest.json"), forged]));
+      expect(planted.code, planted.stderr).toBe(0);
+      await ns.exec(["iptables", "-t", "nat", "-F"]);
+      const r = await ns.exec(vm.hookArgv("qemu vm1 start begin -"), { env: vm.env(), input: fixture("05-qemu-start-begin.xml") });
+      expect(r.code).toBe(0);
+      // Earlier releases believed it: the start was "ignored" and the guest's forward stayed gone.
+      expect(r.stderr).toContain("rules 1 live");
+      expect(await dnatRules(ns)).toHaveLength(2);
+    } finally {
+      vm.dispose();
+    }
+  });
+
   it("a record in a trusted directory is still data: a value no version writes is dropped, never run", async () => {
     const started = await hook("network default started begin -", networkStatusXml([], "", "hook"));
     expect(started.code).toBe(0);

@@ -93,11 +93,13 @@ export function checkNft(t: NftTable): void {
   for (const l of t.lines) check(!/[\r\n]/.test(l), "nft line", l);
 }
 
-/** Each `ip -batch` line: exactly one known command on plain device names. */
-export function checkIpBatch(batch: string): void {
-  for (const line of batch.split("\n").filter(Boolean)) {
+/** Each `ip -batch` line: exactly one known command on plain device names. Returns how many lines it checked. */
+export function checkIpBatch(batch: string): number {
+  const lines = batch.split("\n").filter(Boolean);
+  for (const line of lines) {
     check(/^link set dev [A-Za-z0-9_.:@-]{1,15} (master [A-Za-z0-9_.:@-]{1,15}|mtu \d+|type bridge_slave isolated on|up)$/.test(line), "ip batch line", line);
   }
+  return lines.length;
 }
 
 /** Runs fn, returns its duration in ms. */
