@@ -6,9 +6,9 @@
 // `virt-hooks apply` (cli/reconcile-rules.ts). Idle, it only waits on two
 // pipes: no polling. Events are debounced (trigger.ts); a reconcile that
 // changes nothing is silent, one that repairs logs one line.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Paths } from "../config/paths.js";
+import { writeRecord } from "../effects/state-dir.js";
 import { openLogSink, type Level } from "../effects/log.js";
 import { startLineSource, type LineSource } from "../effects/line-source.js";
 import { summaryLine } from "../hook/outcome.js";
@@ -38,16 +38,10 @@ export async function runWatch(paths: Paths): Promise<number> {
   const sink = openLogSink(paths);
   const log = (level: Level, line: string) => void sink.write(level, [line]);
   const state: WatchState = { pid: process.pid, startedAt: new Date().toISOString(), sources: { netfilter: "starting", firewalld: "starting" } };
-  const save = () => {
-    try {
-      mkdirSync(paths.stateDir, { recursive: true, mode: 0o755 });
-      const file = join(paths.stateDir, WATCH_STATE_FILE);
-      writeFileSync(`${file}.tmp`, JSON.stringify(state) + "\n");
-      renameSync(`${file}.tmp`, file);
-    } catch {
-      // status then says it cannot tell; the watcher itself works on.
-    }
-  };
+  // Through state-dir.ts like every record: a state directory others may write
+  // gets nothing (a planted watch.json.tmp symlink was root's write anywhere).
+  // Unrecorded, status says it cannot tell; the watcher itself works on.
+  const save = () => void writeRecord(paths.stateDir, WATCH_STATE_FILE, JSON.stringify(state) + "\n");
 
   let lastProblem: string | undefined;
   const retry = createBackoff(1000, 60_000);

@@ -1,7 +1,6 @@
 // What `virt-hooks status` says of the watcher: read from its state file,
 // with the recorded PID checked for life (a crashed watcher leaves the file).
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readJsonRecord } from "../effects/state-dir.js";
 import { WATCH_STATE_FILE, type WatchState } from "./state.js";
 
 export interface WatcherStatus {
@@ -10,12 +9,9 @@ export interface WatcherStatus {
 }
 
 export function readWatcherStatus(stateDir: string, alive: (pid: number) => boolean = pidAlive): WatcherStatus {
-  let state: WatchState;
-  try {
-    state = JSON.parse(readFileSync(join(stateDir, WATCH_STATE_FILE), "utf8")) as WatchState;
-  } catch {
-    return { running: false };
-  }
+  // Believed only from a trusted state directory (effects/state-dir.ts).
+  const state = readJsonRecord(stateDir, WATCH_STATE_FILE) as WatchState | undefined;
+  if (!state || typeof state !== "object") return { running: false };
   return { running: typeof state.pid === "number" && alive(state.pid), state };
 }
 

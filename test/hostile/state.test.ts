@@ -5,7 +5,8 @@
 // read-only or full, failing to record links threw, and the event's whole
 // reconcile (firewall included) was skipped. Real `ip`, iptables, a private
 // netns (and mount namespace), the compiled executable.
-import { chmodSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostTree, isRoot, logLines, networkStatusXml, requireBinary, run } from "../helpers/binary.js";
@@ -95,12 +96,36 @@ describe.skipIf(!isRoot)("hostile: our records on disk", () => {
     }
   });
 
+  it("the watcher writes nothing into a state directory others may write: a planted symlink is no root write anywhere", async () => {
+    const dir = stateDir();
+    mkdirSync(dir, { recursive: true, mode: 0o777 });
+    chmodSync(dir, 0o777);
+    const victim = join(t.root, "victim");
+    writeFileSync(victim, "precious\n", { mode: 0o600 });
+    const planted = await run(asNobody(["ln", "-s", victim, join(dir, "watch.json.tmp")]));
+    expect(planted.code, planted.stderr).toBe(0);
+    const argv = ns.argv(t.cliArgv("watch"));
+    const watcher = spawn(argv[0] as string, argv.slice(1), { env: t.env(), stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    watcher.stderr!.setEncoding("utf8").on("data", (c: string) => (err += c));
+    try {
+      for (let i = 0; i < 100 && !/watch: started/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(err).toMatch(/watch: started/);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      watcher.kill("SIGTERM");
+      await new Promise((r) => watcher.once("exit", r));
+    }
+    // Earlier releases wrote their state through the user's symlink: the victim held the watcher's JSON.
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(existsSync(join(dir, "watch.json"))).toBe(false);
+  });
+
   it("a record in a trusted directory is still data: a value no version writes is dropped, never run", async () => {
     const started = await hook("network default started begin -", networkStatusXml([], "", "hook"));
     expect(started.code).toBe(0);
     const records = JSON.parse(readFileSync(join(stateDir(), "links.json"), "utf8"));
     records.em1.addresses[0].local = "192.0.2.5/24 dev em1\nlink add vhpwn type bridge\naddress add 192.0.2.6";
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(join(stateDir(), "links.json"), JSON.stringify(records), { mode: 0o600 });
     await ns.must(["ip", "link", "del", "virbr0"]);
     rmSync(join(t.root, "run/libvirt/network/default.xml"));
