@@ -20,6 +20,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } fro
 import type { DomainInfo } from "../libvirt/domain.js";
 import { MAX_TEXT_BYTES } from "./read-text.js";
 import { readJsonRecord, writeRecord } from "./state-dir.js";
+import { validDomainInfo } from "../plan/record-values.js";
 
 const FILE = "domain-status.json";
 /** The layout of the file (the writer check keeps releases apart). */
@@ -82,7 +83,8 @@ export function openDomainStatusCache(stateDir: string): DomainStatusCache {
         if (st.size > BigInt(MAX_TEXT_BYTES)) throw new Error(`${path}: ${st.size} bytes is more than the ${MAX_TEXT_BYTES} it may have`);
         const id = `${st.ino} ${st.size} ${st.mtimeNs}`;
         const e = entries.get(name);
-        if (e && e.id === id && e.info && Array.isArray(e.info.interfaces)) return { cached: e.pid === undefined ? { info: e.info } : { pid: e.pid, info: e.info } };
+        // What the cache says reaches iptables, nft and ip as parsed XML would: only values parsing could give.
+        if (e && e.id === id && validDomainInfo(e.info) && (e.pid === undefined || Number.isInteger(e.pid))) return { cached: e.pid === undefined ? { info: e.info } : { pid: e.pid, info: e.info } };
         return { text: readFileSync(fd, "utf8"), id };
       } finally {
         closeSync(fd);

@@ -7,6 +7,7 @@ import { canonicalAddress, familyOf, isDeviceName, normalMac, parseCidr } from "
 import type { OwnedHost } from "./fixed-addresses.js";
 import type { HostAddress, HostRoute, LinkRecords, MovedRecord } from "./links.js";
 import { HOSTNAME } from "../libvirt/dhcp-host.js";
+import type { DomainInfo } from "../libvirt/domain.js";
 
 /** A network name only selects (argv of virsh, never a script line): any printable text libvirt allows. */
 const NETWORK_NAME = /^[^\x00-\x1f\x7f/]{1,200}$/;
@@ -73,4 +74,24 @@ export function validHostEntry(e: unknown): OwnedHost | undefined {
   if (mac === null || (o.mac !== undefined && mac !== o.mac)) return undefined;
   if (o.name !== undefined && !(typeof o.name === "string" && HOSTNAME.test(o.name))) return undefined;
   return { network: o.network, entry: { address: o.ip as string, ...(mac ? { mac } : {}), ...(typeof o.name === "string" ? { name: o.name } : {}) } };
+}
+
+/**
+ * What the domain status cache (effects/domain-status-cache.ts) kept of a
+ * guest, as parseDomainStatusXml could have produced it: the tap and bridge
+ * names go into iptables, nft and `ip -batch` text.
+ */
+export function validDomainInfo(v: unknown): DomainInfo | undefined {
+  const d = obj(v);
+  if (!d || typeof d.name !== "string" || !NETWORK_NAME.test(d.name) || !Array.isArray(d.interfaces)) return undefined;
+  if (!optional(d.uuid, (u) => typeof u === "string" && /^[0-9a-fA-F-]{1,64}$/.test(u))) return undefined;
+  const device = (x: unknown) => typeof x === "string" && isDeviceName(x);
+  for (const n of d.interfaces) {
+    const i = obj(n);
+    if (!i || typeof i.mac !== "string" || normalMac(i.mac) !== i.mac || typeof i.type !== "string" || !WORD.test(i.type)) return undefined;
+    if (!optional(i.network, isNetworkName) || !optional(i.bridge, device) || !optional(i.tap, device)) return undefined;
+    if (!optional(i.mtu, (m) => int(m, 1, 65535)) || !optional(i.isolated, (b) => typeof b === "boolean")) return undefined;
+    if (!optional(i.vlanTags, (t) => Array.isArray(t) && t.every((x) => int(x, 0, 4095)))) return undefined;
+  }
+  return d as unknown as DomainInfo;
 }
