@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { domainXml, HostTree, isRoot, type Run } from "../helpers/binary.js";
 import { fixture } from "../helpers/fixtures.js";
+import { escapeText } from "../../src/text/escape.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
 
 /** What a guest may call itself. */
@@ -107,6 +108,20 @@ describe.skipIf(!isRoot)("hostile: a guest's hostname reaches no face raw", () =
       }
     }
     expect(mine.join("")).toContain(SHOWN);
+  });
+
+  it("a hook's stderr (libvirt shows it in errors; the log's sink without a journal): the domain's name, escaped", async () => {
+    const bare = HostTree.withDefaultNetwork();
+    try {
+      bare.writeRules("50-vm.rules", "forward tcp 2222 to vm1:22\n");
+      const r = await ns.exec([join(bare.hooksDir, "qemu"), EVIL, "start", "begin", "-"], { env: bare.env(), input: fixture("05-qemu-start-begin.xml") });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("");
+      clean("hook stderr", r.stderr);
+      expect(r.stderr).toContain(`virt-hooks: qemu ${escapeText(EVIL)} start begin: `);
+    } finally {
+      bare.dispose();
+    }
   });
 
   it("--json: the exact hostname, in a document with no raw control character", async () => {
