@@ -1,11 +1,13 @@
 // `virt-hooks watch`: the long-running face. It hears what rebuilds the
 // firewall without any libvirt hook firing — firewalld's reloads and restarts
-// on D-Bus (the signals libvirt itself follows), and any change to the
-// ruleset through `nft monitor` (a flush, a deleted table or jump, rules
-// inserted above ours) — and reconciles through the same path and lock as
-// `virt-hooks apply` (cli/reconcile-rules.ts). Idle, it only waits on two
-// pipes: no polling. Events are debounced (trigger.ts); a reconcile that
-// changes nothing is silent, one that repairs logs one line.
+// on D-Bus (the signals libvirt itself follows, believed from firewalld's
+// owner only: firewalld-owner.ts), and the changes to the ruleset through
+// `nft monitor` that can touch ours (a flush, a deleted table or jump, rules
+// inserted above ours; in the tables events.ts names) — and reconciles
+// through the same path and lock as `virt-hooks apply`
+// (cli/reconcile-rules.ts). Idle, it only waits on two pipes: no polling.
+// Events are debounced, and a flood rate-limited (trigger.ts); a reconcile
+// that changes nothing is silent, one that repairs logs one line.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Paths } from "../config/paths.js";
