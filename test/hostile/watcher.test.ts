@@ -53,6 +53,8 @@ describe.skipIf(!isRoot)("hostile: the watcher believes firewalld's owner only, 
   };
   /** Reconciles and CPU ms of the watcher over `what` and the settling after it. */
   const measure = async (what: () => Promise<unknown>): Promise<{ reconciles: number; cpuMs: number; wallMs: number }> => {
+    // Nothing left over from the case before (its follow-ups, its rest).
+    await settle(1000);
     const pid = watcherPid();
     const n0 = reconciles();
     const c0 = cpuMs(pid);
