@@ -12,7 +12,7 @@ import { type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HostTree, isRoot } from "../helpers/binary.js";
+import { HostTree, isRoot, SYSTEM_PATH } from "../helpers/binary.js";
 import { BusLab, cpuMs } from "../helpers/private-bus.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,7 +70,7 @@ describe.skipIf(!isRoot)("hostile: the watcher believes firewalld's owner only, 
     t.writeRules("50-vm.rules", "set backend nftables\nforward tcp 2222 to vm1:22\n");
     scratch = mkdtempSync(join(t.root, "lab-"));
     calls = join(scratch, "nft-calls");
-    const wrapper = t.fakeTools({ nft: `[ "$1" = monitor ] || echo "$*" >> '${calls}'\nexec /usr/sbin/nft "$@"` });
+    const wrapper = t.fakeTools({ nft: `[ "$1" = monitor ] || echo "$*" >> '${calls}'\nPATH='${SYSTEM_PATH}' exec nft "$@"` });
     lab = await BusLab.create(scratch);
     await lab.startBus();
     firewalld = await lab.startFirewalld();
