@@ -12,6 +12,7 @@ import { basename } from "node:path";
 import { defaultPaths } from "./config/paths.js";
 import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
 import { runHook } from "./hook/run-hook.js";
+import { escapeText } from "./text/escape.js";
 
 declare const VIRT_HOOKS_VERSION: string;
 const version = typeof VIRT_HOOKS_VERSION === "string" ? VIRT_HOOKS_VERSION : "dev";
@@ -69,7 +70,8 @@ async function main(): Promise<number> {
   if ((HOOK_DRIVERS as readonly string[]).includes(invokedAs)) {
     return runHook(invokedAs as Driver, args, paths, {
       stdin: readStdin,
-      stderr: (t) => process.stderr.write(t),
+      // libvirt puts a refusing hook's stderr in its error, which virsh prints: escaped (text/escape.ts).
+      stderr: (t) => process.stderr.write(escapeText(t)),
       // A pipe: written synchronously on Linux, so it is out before process.exit.
       stdout: (t) => process.stdout.write(t),
       now: () => Math.round(performance.now()),

@@ -24,6 +24,7 @@ import { readTextIfAny } from "../effects/read-text.js";
 import { ruleText } from "./json.js";
 import { readHostFacts } from "../lint/facts.js";
 import type { CliIo } from "./io.js";
+import { escapeLine } from "../text/escape.js";
 
 export const EXPLAIN_EXIT = { ok: 0, unknown: 4 } as const;
 
@@ -101,7 +102,8 @@ function nicLines(nic: NicResolution, hosts: readonly HostEntryState[]): string[
   for (const l of nic.leases) {
     const differs = nic.fixed.length > 0 && !nic.fixed.some((f) => f.address === l.ip) ? "  (differs from the fixed address)" : "";
     const expires = l.expiry ? `, expires ${new Date(l.expiry * 1000).toISOString().replace(".000Z", "Z")}` : "";
-    lines.push(`    lease ${l.ip}${l.hostname ? ` hostname ${l.hostname}` : ""}${expires}${differs}`);
+    // The guest's choice: kept on its line here (the sink escapes the rest).
+    lines.push(`    lease ${l.ip}${l.hostname ? ` hostname ${escapeLine(l.hostname)}` : ""}${expires}${differs}`);
   }
   if (nic.bridge && nic.leases.length === 0 && nic.networkActive) lines.push("    lease: none in dnsmasq's status file");
   return lines;

@@ -19,7 +19,7 @@ import { summaryLine } from "../hook/outcome.js";
 import { formatEvent } from "../libvirt/event.js";
 import { HELP } from "./help.js";
 import type { CliArgs } from "./args.js";
-import type { CliIo } from "./io.js";
+import { escapingIo, type CliIo } from "./io.js";
 import { runHook } from "../hook/run-hook.js";
 import type { Driver } from "../libvirt/event.js";
 import { loadContext, type Context } from "./context.js";
@@ -47,8 +47,10 @@ function stateLine(s: RuleState, before?: RuleState["state"]): string {
   return `${state.padEnd(7)} ${formatLine(s.rule.span)}  ${ruleText(s.rule)}  (${s.detail})`;
 }
 
-export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promise<number> {
+export async function runCli(args: CliArgs, basePaths: Paths, rawIo: CliIo): Promise<number> {
   const paths: Paths = args.rulesDir ? { ...basePaths, rulesDir: args.rulesDir } : basePaths;
+  // Every command prints through escaping sinks; a hook's stdout stays raw (libvirt may read it as XML).
+  const io = escapingIo(rawIo);
   switch (args.command) {
     case "help":
       io.out(HELP[args.helpFor ?? "help"] + "\n");
@@ -62,7 +64,7 @@ export async function runCli(args: CliArgs, basePaths: Paths, io: CliIo): Promis
         io.err("virt-hooks hook: DRIVER must be qemu or network\n");
         return EXIT.usage;
       }
-      return runHook(driver as Driver, rest, paths, { stdin: io.stdin, stdout: io.out, stderr: io.err, now: io.now });
+      return runHook(driver as Driver, rest, paths, { stdin: io.stdin, stdout: rawIo.out, stderr: io.err, now: io.now });
     }
     case "flush":
       return flush(io);

@@ -80,8 +80,10 @@ export async function runStatus(paths: Paths, io: CliIo, o: StatusOptions): Prom
   for (const h of hosts) if (h.state === "failed") io.err(formatDiagnostic(h.diagnostic) + "\n");
   for (const e of fw.errors) io.err(`ipv${e.family}: ${e.message}\n`);
   const p = paint(o.colour ?? wantColour(process.stdout));
-  if (hosts.length) io.out(hostsTable(hosts, p) + "\n");
-  if (report.rules.length) io.out(statusTable(report.rules, p));
+  // The tables' cells are escaped by renderTable: their colours must pass.
+  const table = io.outPainted ?? io.out;
+  if (hosts.length) table(hostsTable(hosts, p) + "\n");
+  if (report.rules.length) table(statusTable(report.rules, p));
   if (report.drift.length) io.out(`${report.rules.length ? "\n" : ""}${driftText(report.drift)}`);
   const parts = [`${report.rules.length} rule(s): ${summary.live} live, ${summary.drifted} drifted, ${summary.waiting} waiting, ${summary.failed} failed`, `${ctx.backend.backend} (${ctx.backend.why})`];
   const pending = hosts.filter((h) => h.state === "pending").length;

@@ -1,6 +1,9 @@
 // Aligned columns in the manner of `systemctl list-units` and `ip -br`: a
 // header, two spaces between columns, numbers right-aligned, the last column
 // free-running. Colour only when asked for (stdout is a TTY, NO_COLOR unset).
+// Cells are escaped here (text/escape.ts), before they are measured and
+// painted: the colours are then the only control sequences in the table.
+import { escapeLine } from "../text/escape.js";
 
 export interface Column {
   readonly title: string;
@@ -15,7 +18,8 @@ export const paint = (on: boolean): Paint => (text, colour) => (on ? `\x1b[${COD
 export const wantColour = (stream: { isTTY?: boolean }) => stream.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== "dumb";
 
 /** Rows of cells; `colour` may decorate a cell after it is padded (so alignment counts visible text only). */
-export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[], colour?: (row: number, col: number, padded: string) => string): string {
+export function renderTable(columns: readonly Column[], cells: readonly (readonly string[])[], colour?: (row: number, col: number, padded: string) => string): string {
+  const rows = cells.map((r) => r.map(escapeLine));
   const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[], row: number) =>
     cells

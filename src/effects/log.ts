@@ -6,6 +6,7 @@
 // pays for neither (measured in bench/).
 import { statSync, writeSync } from "node:fs";
 import { writeToUnixStream } from "./unix-stream-write.js";
+import { escapeLine, escapeText } from "../text/escape.js";
 
 export type Level = "info" | "warning" | "error";
 
@@ -16,6 +17,13 @@ export interface LogSink {
 }
 
 const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6 };
+
+/**
+ * One journal or syslog record: our own continuation lines (a hint) join it
+ * with a space, as they always did, and nothing in it can start another
+ * record, set a priority or reach a reader's terminal (text/escape.ts).
+ */
+const record = (line: string) => escapeLine(line.replace(/\n/g, " "));
 export const LOG_TAG = "virt-hooks";
 
 function isSocket(path: string): boolean {
@@ -30,7 +38,8 @@ const stderrSink: LogSink = {
   kind: "stderr",
   async write(level, lines) {
     const prefix = level === "info" ? "" : `${level}: `;
-    const text = lines.map((l) => `${LOG_TAG}: ${prefix}${l}\n`).join("");
+    // stderr keeps our line layout (libvirt shows a hook's stderr as it is); the rest is escaped.
+    const text = lines.map((l) => `${LOG_TAG}: ${prefix}${escapeText(l)}\n`).join("");
     // A plain write(2) to fd 2: process.stderr would build a stream (and load
     // node:net for a pipe) to write one line. The stream only when fd 2 is
     // non-blocking or the write comes up short.
@@ -51,7 +60,7 @@ function journalSink(socketPath: string): LogSink {
       // systemd's stream protocol: identifier, unit id, priority,
       // level_prefix, forward to syslog/kmsg/console; then the lines.
       const header = `${LOG_TAG}\n\n${PRIORITY[level]}\n1\n0\n0\n0\n`;
-      const body = lines.map((l) => `<${PRIORITY[level]}>${l.replace(/\n/g, " ")}\n`).join("");
+      const body = lines.map((l) => `<${PRIORITY[level]}>${record(l)}\n`).join("");
       if (!(await writeToUnixStream(socketPath, header + body))) await stderrSink.write(level, lines);
     },
   };
@@ -70,7 +79,7 @@ function syslogSink(): LogSink {
         });
         child.once("error", () => void stderrSink.write(level, lines).then(resolve));
         child.once("close", () => resolve());
-        child.stdin.end(lines.map((l) => l.replace(/\n/g, " ")).join("\n") + "\n");
+        child.stdin.end(lines.map(record).join("\n") + "\n");
       });
     },
   };

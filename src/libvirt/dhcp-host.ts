@@ -6,6 +6,7 @@
 import { cidrContains, fromBig, toBig, type Family } from "../net/ip.js";
 import type { DhcpHost, NetworkInfo, NetworkSubnet } from "./network.js";
 import type { Lease } from "../status/leases.js";
+import { escapeLine } from "../text/escape.js";
 
 export const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -83,7 +84,7 @@ export function placeEntry(net: NetworkInfo, address: string, family: Family, o:
   const range = inRange(subnet, address);
   const holder = range && o.mac !== undefined ? o.leases?.find((l) => l.ip === address && l.mac !== undefined && l.mac !== o.mac) : undefined;
   if (range && holder) {
-    return { problem: { message: `${address} is inside the network's DHCP range ${range.start}-${range.end} and dnsmasq has leased it to ${holder.mac}${holder.hostname ? ` (${holder.hostname})` : ""}`, hint: pick } };
+    return { problem: { message: `${address} is inside the network's DHCP range ${range.start}-${range.end} and dnsmasq has leased it to ${holder.mac}${holder.hostname ? ` (${escapeLine(holder.hostname)})` : ""}`, hint: pick } };
   }
   return { subnet, parentIndex };
 }

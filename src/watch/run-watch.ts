@@ -1,11 +1,13 @@
 // `virt-hooks watch`: the long-running face. It hears what rebuilds the
 // firewall without any libvirt hook firing — firewalld's reloads and restarts
-// on D-Bus (the signals libvirt itself follows), and any change to the
-// ruleset through `nft monitor` (a flush, a deleted table or jump, rules
-// inserted above ours) — and reconciles through the same path and lock as
-// `virt-hooks apply` (cli/reconcile-rules.ts). Idle, it only waits on two
-// pipes: no polling. Events are debounced (trigger.ts); a reconcile that
-// changes nothing is silent, one that repairs logs one line.
+// on D-Bus (the signals libvirt itself follows, believed from firewalld's
+// owner only: firewalld-owner.ts), and the changes to the ruleset through
+// `nft monitor` that can touch ours (a flush, a deleted table or jump, rules
+// inserted above ours; in the tables events.ts names) — and reconciles
+// through the same path and lock as `virt-hooks apply`
+// (cli/reconcile-rules.ts). Idle, it only waits on two pipes: no polling.
+// Events are debounced, and a flood rate-limited (trigger.ts); a reconcile
+// that changes nothing is silent, one that repairs logs one line.
 import { join } from "node:path";
 import type { Paths } from "../config/paths.js";
 import { writeRecord } from "../effects/state-dir.js";
@@ -17,7 +19,10 @@ import { reconcileRules } from "../cli/reconcile-rules.js";
 import { hostsNote } from "../cli/converge-hosts.js";
 import { createBackoff } from "./backoff.js";
 import { describeCauses } from "./causes.js";
-import { firewalldChange, netfilterChange } from "./events.js";
+import { busLine, netfilterChange } from "./events.js";
+import { believeReloaded, DBUS_MATCHES, GET_NAME_OWNER_ARGS, parseOwnerReply, type Owner } from "./firewalld-owner.js";
+import { spawnTool } from "../effects/light-spawn.js";
+import { toolPath } from "../effects/exec.js";
 import { createTrigger } from "./trigger.js";
 import type { WatchState } from "./state.js";
 import { WATCH_STATE_FILE } from "./state.js";
@@ -29,10 +34,19 @@ const FIREWALLD_FOLLOW_UPS_MS = [1000, 3000];
 // raced it, left unrepaired until the timer. The echo costs one reconcile that
 // finds everything in place, makes no transaction and so no further events.
 
-const DBUS_MATCHES = [
-  "type='signal',interface='org.fedoraproject.FirewallD1',member='Reloaded'",
-  "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.fedoraproject.FirewallD1'",
-];
+/**
+ * After a reconcile, the next waits at least this, or 3 times what the last
+ * one took if more: under any flood of events that matter, reconciling takes
+ * at most a quarter of the watcher's time (trigger.ts).
+ */
+const REST_MIN_MS = 500;
+const REST_FACTOR = 3;
+
+/** Asks the bus who owns firewalld's name; bounded (the watcher waits on it). */
+async function lookUpOwner(): Promise<Owner> {
+  const r = await spawnTool("dbus-send", ["--reply-timeout=2000", ...GET_NAME_OWNER_ARGS], { input: "", timeoutMs: 3000, maxBytes: 64 * 1024, env: { PATH: toolPath(), LC_ALL: "C" } });
+  return parseOwnerReply(r);
+}
 
 export async function runWatch(paths: Paths): Promise<number> {
   const sink = openLogSink(paths);
@@ -55,6 +69,7 @@ export async function runWatch(paths: Paths): Promise<number> {
     maxWaitMs: 400,
     timers: { set: (fn, ms) => setTimeout(fn, ms), clear: (h) => clearTimeout(h as NodeJS.Timeout) },
     now: () => Date.now(),
+    restMs: (ms) => Math.max(REST_MIN_MS, REST_FACTOR * ms),
     fire: async (why, firstAt) => {
       const t0 = Date.now();
       try {
@@ -102,13 +117,38 @@ export async function runWatch(paths: Paths): Promise<number> {
     },
   });
 
+  // firewalld's unique name on the bus: asked when the monitor connects and
+  // at each change of owner (firewalld-owner.ts). A Reloaded the new owner
+  // sends before the answer is in is not lost: the change of owner itself
+  // reconciles, with the same follow-ups.
+  let owner: Owner = { kind: "unknown", why: "not asked yet" };
+  let asking = false;
+  let askAgain = false;
+  const followOwner = async (): Promise<void> => {
+    if (asking) { askAgain = true; return; }
+    asking = true;
+    try {
+      do {
+        askAgain = false;
+        const was = owner;
+        owner = await lookUpOwner();
+        if (owner.kind === "unknown" && (was.kind !== "unknown" || was.why !== owner.why)) log("warning", `watch: cannot ask the bus who owns firewalld's name (${owner.why}); believing the bus's own check of the sender only`);
+      } while (askAgain);
+    } finally {
+      asking = false;
+    }
+  };
+
   const sources: LineSource[] = [
     startLineSource({
       tool: "nft",
       args: ["monitor"],
       onLine: (l) => {
         const c = netfilterChange(l);
-        if (c) trigger.poke(c);
+        if (!c) return;
+        trigger.poke(c.why);
+        // Its tables rebuilt: firewalld reloaded, and libvirt follows on its own time.
+        if (c.role === "firewalld") for (const ms of FIREWALLD_FOLLOW_UPS_MS) trigger.poke(c.why, ms);
       },
       ...sourceState("netfilter", "firewalld", "netfilter (nft monitor)"),
     }),
@@ -116,8 +156,12 @@ export async function runWatch(paths: Paths): Promise<number> {
       tool: "dbus-monitor",
       args: ["--system", "--profile", ...DBUS_MATCHES],
       onLine: (l) => {
-        const c = firewalldChange(l);
-        if (!c) return;
+        const e = busLine(l);
+        if (!e) return;
+        if (e.kind === "connected") return void followOwner();
+        if (e.kind === "reloaded" && !believeReloaded(owner, e.sender)) return;
+        const c = e.kind === "reloaded" ? "firewalld reloaded" : "firewalld (re)started or stopped";
+        if (e.kind === "owner-changed") void followOwner();
         trigger.poke(c);
         for (const ms of FIREWALLD_FOLLOW_UPS_MS) trigger.poke(c, ms);
       },

@@ -4,6 +4,13 @@
 // never two reconciles at once (an event during one schedules one more after
 // it); follow-ups (libvirt re-adds its own rules on its own time after a
 // firewalld reload) are extra wake-ups asked for by the caller.
+//
+// A flood costs bounded CPU whatever sends it: after each reconcile the next
+// waits `restMs(duration)` (at least a floor, and a multiple of what the last
+// one took, so reconciling never takes more than a fixed share of the time),
+// and follow-ups of the same delay and reason are one timer, moved to the last event
+// (libvirt re-adds its rules after the last reload of a burst), so a
+// thousand signals leave one pending wake-up per delay, not two thousand.
 export interface Timers {
   readonly set: (fn: () => void, ms: number) => unknown;
   readonly clear: (handle: unknown) => void;
@@ -26,6 +33,8 @@ export interface TriggerOptions {
    * the first of them arrived (how long our rules may have been out, at most).
    */
   readonly fire: (why: readonly string[], firstAt: number) => Promise<void>;
+  /** How long to wait after a reconcile that took `ms` before the next may start; absent: 0. */
+  readonly restMs?: (ms: number) => number;
 }
 
 export function createTrigger(o: TriggerOptions): Trigger {
@@ -36,9 +45,13 @@ export function createTrigger(o: TriggerOptions): Trigger {
   let running = false;
   let again = false;
   let stopped = false;
-  const later = new Set<unknown>();
+  /** No reconcile starts before this (the rest after the last one). */
+  let notBefore = -Infinity;
+  /** One pending follow-up per delay and reason. */
+  const later = new Map<string, unknown>();
 
-  const arm = (at: number) => {
+  const arm = (wanted: number) => {
+    const at = Math.max(wanted, notBefore);
     if (timer !== undefined && at >= dueAt) return;
     if (timer !== undefined) o.timers.clear(timer);
     dueAt = at;
@@ -54,8 +67,11 @@ export function createTrigger(o: TriggerOptions): Trigger {
     reasons = [];
     firstAt = undefined;
     running = true;
+    const began = o.now();
     void o.fire(why, since).finally(() => {
       running = false;
+      const end = o.now();
+      notBefore = end + (o.restMs?.(end - began) ?? 0);
       if (again && !stopped) { again = false; arm(o.now() + o.quietMs); }
     });
   };
@@ -75,13 +91,16 @@ export function createTrigger(o: TriggerOptions): Trigger {
     poke(why, inMs) {
       if (stopped) return;
       if (inMs === undefined || inMs <= 0) return note(why);
-      const h = o.timers.set(() => { later.delete(h); if (!stopped) note(why); }, inMs);
-      later.add(h);
+      const key = `${inMs} ${why}`;
+      const pending = later.get(key);
+      if (pending !== undefined) o.timers.clear(pending);
+      const h = o.timers.set(() => { later.delete(key); if (!stopped) note(why); }, inMs);
+      later.set(key, h);
     },
     stop() {
       stopped = true;
       if (timer !== undefined) o.timers.clear(timer);
-      for (const h of later) o.timers.clear(h);
+      for (const h of later.values()) o.timers.clear(h);
       later.clear();
     },
   };

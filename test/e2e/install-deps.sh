@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tier needs on a Debian 12 machine, as root:
 # libvirt 11.3 from bookworm-backports (both firewall backends), qemu, dnsmasq,
-# iptables, nftables, iproute2. The backports source is derived from the
+# iptables, nftables, iproute2, and a D-Bus daemon with python3-dbus (the
+# hostile tier's private system bus). The backports source is derived from the
 # machine's existing Debian sources, so no mirror host is written here.
 set -euo pipefail
 
 need_pkgs=(libvirt-daemon libvirt-daemon-driver-network libvirt-daemon-driver-qemu
-           libvirt-clients dnsmasq-base iptables nftables qemu-system-x86 iproute2 util-linux)
+           libvirt-clients dnsmasq-base iptables nftables qemu-system-x86 iproute2 util-linux
+           dbus-daemon dbus-bin python3-dbus)
 
 have_all() {
   command -v libvirtd >/dev/null && command -v virsh >/dev/null &&
   command -v qemu-system-x86_64 >/dev/null && command -v nft >/dev/null &&
   command -v iptables-restore >/dev/null && command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] &&
-  libvirtd --version 2>/dev/null | grep -Eq ' (1[1-9]|[2-9][0-9])\.'
+  libvirtd --version 2>/dev/null | grep -Eq ' (1[1-9]|[2-9][0-9])\.' &&
+  # The hostile tier's private system bus: the real daemon, and a firewalld stand-in in Python.
+  command -v dbus-daemon >/dev/null && command -v dbus-monitor >/dev/null && /usr/bin/python3 -c 'import dbus' 2>/dev/null
 }
 
 if have_all; then

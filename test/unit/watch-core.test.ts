@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { createBackoff } from "../../src/watch/backoff.js";
 import { describeCauses } from "../../src/watch/causes.js";
-import { firewalldChange, netfilterChange } from "../../src/watch/events.js";
+import { busLine, netfilterChange } from "../../src/watch/events.js";
+import { believeReloaded, DBUS_MATCHES, parseOwnerReply } from "../../src/watch/firewalld-owner.js";
 import { createTrigger } from "../../src/watch/trigger.js";
 import { watcherLine } from "../../src/watch/watcher-status.js";
 
@@ -13,16 +14,62 @@ describe("event lines", () => {
     ["flush ruleset", "flush ruleset"],
     ["delete rule ip filter FORWARD handle 12", "delete rule in ip filter"],
     ["add rule ip filter FORWARD counter jump LIBVIRT_FWX", "add rule in ip filter"],
+    ["insert rule ip libvirt_network forward counter accept", "insert rule in ip libvirt_network"],
+    ["delete rule ip6 nat PREROUTING handle 3", "delete rule in ip6 nat"],
+    ["delete table inet firewalld", "delete table in inet firewalld"],
     ["add table ip libvirt_network", undefined],
     ["add element ip virt_hooks dnat_addr { 1.2.3.4 }", undefined],
     ["# new generation 12 by process 99 (nft)", undefined],
     ["", undefined],
-  ])("nft monitor: %j -> %j", (line, want) => expect(netfilterChange(line)).toBe(want));
+    // Tables of no concern to our rules: someone else's churn is no cause to reconcile.
+    ["delete rule inet junk c handle 2", undefined],
+    ["delete table inet virt_hooks", undefined],
+    ["delete element inet f2b-table addr-set-sshd { 1.2.3.4 }", undefined],
+    ["insert rule ip mangle POSTROUTING counter", undefined],
+    ["delete rule ip raw PREROUTING handle 4", undefined],
+    ["add rule bridge filter forward counter", undefined],
+  ])("nft monitor: %j -> %j", (line, want) => expect(netfilterChange(line)?.why).toBe(want));
 
-  it("dbus-monitor --profile: Reloaded and NameOwnerChanged, nothing else", () => {
-    expect(firewalldChange("sig\t1.0\t5\t:1.3\t<none>\t/org/fedoraproject/FirewallD1\torg.fedoraproject.FirewallD1\tReloaded")).toBe("firewalld reloaded");
-    expect(firewalldChange("sig\t1.0\t6\torg.freedesktop.DBus\t<none>\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameOwnerChanged")).toBe("firewalld (re)started or stopped");
-    expect(firewalldChange("mc\t1.0\t2\t:1.3\torg.freedesktop.DBus\t/org/freedesktop/DBus\torg.freedesktop.DBus\tAddMatch")).toBeUndefined();
+  it("nft monitor: which role the table has", () => {
+    expect(netfilterChange("delete table ip virt_hooks")?.role).toBe("ours");
+    expect(netfilterChange("delete chain ip6 libvirt_network forward")?.role).toBe("libvirt");
+    expect(netfilterChange("delete rule ip nat PREROUTING handle 1")?.role).toBe("iptables");
+    expect(netfilterChange("delete chain inet firewalld filter_FORWARD")?.role).toBe("firewalld");
+    expect(netfilterChange("flush ruleset")?.role).toBeUndefined();
+  });
+
+  it("dbus-monitor --profile: Reloaded with its sender, and only the bus's NameOwnerChanged and NameLost", () => {
+    expect(busLine("sig\t1.0\t5\t:1.3\t<none>\t/org/fedoraproject/FirewallD1\torg.fedoraproject.FirewallD1\tReloaded")).toEqual({ kind: "reloaded", sender: ":1.3" });
+    expect(busLine("sig\t1.0\t6\torg.freedesktop.DBus\t<none>\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameOwnerChanged")).toEqual({ kind: "owner-changed" });
+    expect(busLine("sig\t1.0\t4\torg.freedesktop.DBus\t:1.0\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameLost")).toEqual({ kind: "connected" });
+    // A user's connection sending the bus's own signals: not the bus.
+    expect(busLine("sig\t1.0\t6\t:1.9\t<none>\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameOwnerChanged")).toBeUndefined();
+    expect(busLine("sig\t1.0\t6\t:1.9\t:1.0\t/org/freedesktop/DBus\torg.freedesktop.DBus\tNameLost")).toBeUndefined();
+    expect(busLine("mc\t1.0\t2\t:1.3\torg.freedesktop.DBus\t/org/freedesktop/DBus\torg.freedesktop.DBus\tAddMatch")).toBeUndefined();
+    expect(busLine("sig\t1.0\t5\t:1.3\t<none>\t/x\tcom.example.Other\tReloaded")).toBeUndefined();
+  });
+});
+
+describe("firewalld's owner", () => {
+  it("both match rules are bound to a sender: the name's owner, and the bus itself", () => {
+    for (const m of DBUS_MATCHES) expect(m).toMatch(/(^|,)sender='(org\.fedoraproject\.FirewallD1|org\.freedesktop\.DBus)'/);
+    expect(DBUS_MATCHES.find((m) => m.includes("NameOwnerChanged"))).toContain("sender='org.freedesktop.DBus'");
+    expect(DBUS_MATCHES.find((m) => m.includes("Reloaded"))).toContain("sender='org.fedoraproject.FirewallD1'");
+  });
+
+  it("reads GetNameOwner's answer: a unique name, no owner, or a failure", () => {
+    expect(parseOwnerReply({ exitCode: 0, stdout: "   :1.42\n", stderr: "" })).toEqual({ kind: "owner", name: ":1.42" });
+    expect(parseOwnerReply({ exitCode: 1, stdout: "", stderr: "Error org.freedesktop.DBus.Error.NameHasNoOwner: Could not get owner of name 'org.fedoraproject.FirewallD1': no such name\n" })).toEqual({ kind: "none" });
+    expect(parseOwnerReply({ exitCode: 1, stdout: "", stderr: "Failed to open connection to \"system\" message bus\n" }).kind).toBe("unknown");
+    // Not a unique name (as if some other tool answered): not believed as one.
+    expect(parseOwnerReply({ exitCode: 0, stdout: "org.fedoraproject.FirewallD1\n", stderr: "" }).kind).toBe("unknown");
+  });
+
+  it("believes a Reloaded only from the owner's unique name", () => {
+    expect(believeReloaded({ kind: "owner", name: ":1.42" }, ":1.42")).toBe(true);
+    expect(believeReloaded({ kind: "owner", name: ":1.42" }, ":1.43")).toBe(false);
+    expect(believeReloaded({ kind: "none" }, ":1.42")).toBe(false);
+    expect(believeReloaded({ kind: "unknown", why: "x" }, ":1.42")).toBe(true);
   });
 });
 
@@ -124,6 +171,46 @@ describe("trigger", () => {
     tr.stop();
     await c.advance(5000);
     expect(runs).toEqual([100, 1100]);
+  });
+});
+
+describe("trigger under a flood", () => {
+  it("rests after each reconcile: at least restMs, however many events come", async () => {
+    const c = clock();
+    const runs: number[] = [];
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, restMs: (ms) => Math.max(500, 3 * ms), fire: async () => { runs.push(c.now()); } });
+    // 1000 events in 10 s.
+    for (let i = 0; i < 1000; i++) { tr.poke("x"); await c.advance(10); }
+    await c.advance(2000);
+    // Without the rest: ~25 (every 400 ms); with it: one per 500 ms at most.
+    expect(runs.length).toBeLessThanOrEqual(21);
+    for (let i = 1; i < runs.length; i++) expect(runs[i]! - runs[i - 1]!).toBeGreaterThanOrEqual(500);
+  });
+
+  it("the rest grows with what a reconcile took", async () => {
+    const c = clock();
+    const runs: number[] = [];
+    const tr = createTrigger({
+      quietMs: 100, maxWaitMs: 400, timers: c.timers, now: c.now, restMs: (ms) => Math.max(500, 3 * ms),
+      fire: async () => { runs.push(c.now()); await c.advance(1000); },
+    });
+    for (let i = 0; i < 300; i++) { tr.poke("x"); await c.advance(50); }
+    // Each takes 1 s, then 3 s of rest: at most one start per 4 s.
+    for (let i = 1; i < runs.length; i++) expect(runs[i]! - runs[i - 1]!).toBeGreaterThanOrEqual(4000);
+  });
+
+  it("a thousand follow-up requests are one timer per delay, fired after the last", async () => {
+    const c = clock();
+    const runs: number[] = [];
+    let armed = 0;
+    const timers = { set: (fn: () => void, ms: number) => { armed++; return c.timers.set(fn, ms); }, clear: c.timers.clear };
+    const tr = createTrigger({ quietMs: 100, maxWaitMs: 400, timers, now: c.now, fire: async () => { runs.push(c.now()); } });
+    for (let i = 0; i < 1000; i++) tr.poke("firewalld reloaded", 3000);
+    await c.advance(2999);
+    expect(runs).toEqual([]);
+    await c.advance(200);
+    expect(runs).toEqual([3100]);
+    expect(armed).toBe(1001);
   });
 });
 
