@@ -66,19 +66,37 @@ function journalSink(socketPath: string): LogSink {
   };
 }
 
-function syslogSink(): LogSink {
+/** A syslog daemon that does not take a line within this is not waited for: the line goes to stderr. */
+export const SYSLOG_TIMEOUT_MS = 2_000;
+
+function syslogSink(socketPath: string): LogSink {
   return {
     kind: "syslog",
     write: async (level, lines) => {
       const { spawn } = await import("node:child_process");
       return new Promise((resolve) => {
+        let done = false;
+        const finish = (fallback: boolean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (fallback) void stderrSink.write(level, lines).then(resolve);
+          else resolve();
+        };
         // Own stdio, not libvirt's pipes: nothing can hold the hook's output open.
-        const child = spawn("logger", ["-t", LOG_TAG, "-p", `daemon.${level === "warning" ? "warning" : level === "error" ? "err" : "info"}`], {
+        // -u: the very socket we found (the same one /dev/log is on a real host).
+        const child = spawn("logger", ["-u", socketPath, "-t", LOG_TAG, "-p", `daemon.${level === "warning" ? "warning" : level === "error" ? "err" : "info"}`], {
           stdio: ["pipe", "ignore", "ignore"],
           env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", LC_ALL: "C" },
         });
-        child.once("error", () => void stderrSink.write(level, lines).then(resolve));
-        child.once("close", () => resolve());
+        // A stalled syslog daemon (its queue full) blocks logger's send forever; libvirt would wait with us.
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          finish(true);
+        }, SYSLOG_TIMEOUT_MS);
+        child.once("error", () => finish(true));
+        child.once("close", (code) => finish(code !== 0));
+        child.stdin.on("error", () => {});
         child.stdin.end(lines.map(record).join("\n") + "\n");
       });
     },
@@ -87,6 +105,6 @@ function syslogSink(): LogSink {
 
 export function openLogSink(paths: { journalSocket: string; syslogSocket: string }): LogSink {
   if (isSocket(paths.journalSocket)) return journalSink(paths.journalSocket);
-  if (isSocket(paths.syslogSocket)) return syslogSink();
+  if (isSocket(paths.syslogSocket)) return syslogSink(paths.syslogSocket);
   return stderrSink;
 }
