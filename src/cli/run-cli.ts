@@ -106,7 +106,7 @@ function check(args: CliArgs, paths: Paths, io: CliIo): number {
         command: "check",
         ok: code === EXIT.ok,
         exitCode: code,
-        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, hosts: r.hosts.length, errors: nErr, warnings: nWarn, unresolved: failed.length + hostFailed.length },
+        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, hosts: r.hosts.length, egress: r.egress.length, errors: nErr, warnings: nWarn, unresolved: failed.length + hostFailed.length },
         rules: plan.states.map((s) => stateJson(s, targetsOf(plan, s))),
         hosts: hosts.plan.states.map(hostJson),
         diagnostics: [
