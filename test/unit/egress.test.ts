@@ -173,3 +173,12 @@ describe("egress/map rendering (golden)", () => {
     expect(renderRemoval(parseIptablesSave(applied))).toContain("-F VIRT_HOOKS_POST\n-F VIRT_HOOKS_SNAT\n-X VIRT_HOOKS_PRE\n-X VIRT_HOOKS_OUT\n-X VIRT_HOOKS_POST\n-X VIRT_HOOKS_SNAT");
   });
 });
+
+describe("egress/map in the hook's interest", () => {
+  it("a guest named only by egress or map is one whose events the hook acts on", async () => {
+    const { interestOf } = await import("../../src/hook/policy.js");
+    const i = interestOf(compileText("egress from 203.0.113.5 for mail\nmap 203.0.113.6 to one@default\negress from 203.0.113.5 for 192.168.122.9").rules);
+    expect(i.anyRules).toBe(true);
+    expect([...i.domains].sort()).toEqual(["mail", "one"]);
+  });
+});
