@@ -123,7 +123,7 @@ function check(args: CliArgs, paths: Paths, io: CliIo): number {
   for (const s of hostFailed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const s of failed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const s of hosts.plan.states) if (s.state !== "failed") io.out(hostLine(s) + "\n");
-  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s), ${r.hosts.length} fixed address(es) in ${ctx.files.length} file(s)`;
+  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s), ${r.hosts.length} fixed address(es)${r.egress.length ? `, ${r.egress.length} egress/map` : ""} in ${ctx.files.length} file(s)`;
   io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length + hostFailed.length} rule(s) that cannot be resolved now\n`);
   return code;
 }
