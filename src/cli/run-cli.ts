@@ -182,6 +182,8 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
       io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${tool}:\n${f.transaction}`);
     }
   }
+  // Connections that kept an egress/map translation the rules no longer give (apply/stale-flows.ts).
+  for (const f of result.flows ?? []) io.out(`# conntrack ${f.argv.join(" ")}: ${f.error ?? `${f.deleted} flow(s) deleted`}\n`);
   const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started, hostsNote(result.hosts));
   io.out(line + "\n");
   // Problems went to stderr above, as a failed forward's do (a unit's stderr is in the journal too).
