@@ -52,3 +52,21 @@ describe("stale flows", () => {
     expect(staleFlowCommands([], many)).toHaveLength(MAX_FLOW_DELETIONS);
   });
 });
+
+describe("stale flows: running conntrack", () => {
+  it("counts what conntrack deleted; a missing tool or a refusal is reported, never thrown", async () => {
+    const { deleteStaleFlows } = await import("../../src/apply/stale-flows.js");
+    const calls: string[][] = [];
+    const out = await deleteStaleFlows(async (tool, args) => {
+      calls.push([tool, ...args]);
+      return args.includes("10.0.0.1")
+        ? { exitCode: 0, stdout: "", stderr: "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.\n" }
+        : { exitCode: 1, stdout: "", stderr: "cannot run conntrack: not found" };
+    }, [["-D", "-f", "ipv4", "-s", "10.0.0.1", "--src-nat"], ["-D", "-f", "ipv4", "-s", "10.0.0.2", "--src-nat"]]);
+    expect(calls.map((c) => c[0])).toEqual(["conntrack", "conntrack"]);
+    expect(out).toEqual([
+      { argv: ["-D", "-f", "ipv4", "-s", "10.0.0.1", "--src-nat"], deleted: 3 },
+      { argv: ["-D", "-f", "ipv4", "-s", "10.0.0.2", "--src-nat"], error: "conntrack exited 1: cannot run conntrack: not found" },
+    ]);
+  });
+});
