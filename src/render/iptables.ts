@@ -58,7 +58,8 @@ function renderForward(f: ForwardIntent, add: Add): void {
   const targetPorts = f.targetPorts;
   // DNAT destination: keep the port when unchanged; one port for many->one; 1:1 shift otherwise.
   const addr = family === 6 ? `[${f.targetAddress}]` : f.targetAddress;
-  let to = addr;
+  // Without a port, ip6tables-save prints the address bare: render it so, or inSync never holds.
+  let to = f.targetAddress;
   let forwardPorts = f.hostPorts;
   if (targetPorts && !(targetPorts.first === f.hostPorts.first && targetPorts.last === f.hostPorts.last)) {
     if (targetPorts.first === targetPorts.last) {
@@ -161,7 +162,8 @@ function renderAccept(a: AcceptIntent, add: Add): void {
 /** map ADDRESS to GUEST, inbound: every port, any protocol. */
 function renderMapInbound(e: EgressIntent, add: Add): void {
   const comment = originComment(e.rule.span);
-  const guest = e.family === 6 ? `[${e.guestAddress}]` : e.guestAddress;
+  // Bare, as ip6tables-save prints a DNAT without a port (brackets only with one).
+  const guest = e.guestAddress;
   add("nat", "VIRT_HOOKS_PRE", [`-d ${host(e.hostAddress, e.family)}`, comment, `-j DNAT --to-destination ${guest}`]);
   add("nat", "VIRT_HOOKS_OUT", [`-d ${host(e.hostAddress, e.family)}`, comment, `-j DNAT --to-destination ${guest}`]);
   const dnatFrom = `-m conntrack --ctstate DNAT --ctorigdst ${e.hostAddress}`;

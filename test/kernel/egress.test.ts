@@ -113,6 +113,27 @@ d("kernel: egress and map with the real tools", () => {
     expect(again.stdout + again.stderr).not.toContain("table ip virt_hooks {");
   });
 
+  it("5. IPv6 (ip6tables): printed back exactly as rendered, in sync on the next apply", async () => {
+    await ns.must(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
+    for (const a of ["2001:db8::5/128", "2001:db8::6/128"]) await ns.must(["ip", "-6", "addr", "add", a, "dev", "up0", "nodad"]);
+    for (const dev of ["up0", "up1"]) await ns.must(["ip", "link", "set", dev, "up"]);
+    // Line 3: a forward with no port change, whose DNAT ip6tables-save also prints bare.
+    tree.writeRules("50-egress.rules", "egress from [2001:db8::5] for [fd00::11]\nmap 2001:db8::6 to [fd00::12]\nforward udp [2001:db8::5]:53 to [fd00::13]\n");
+    await apply();
+    const save = await ns.save(6);
+    expect(chainRules(save, "nat", "VIRT_HOOKS_SNAT")).toEqual([
+      "-A VIRT_HOOKS_SNAT -d ff00::/8 -j RETURN",
+      `-A VIRT_HOOKS_SNAT -s fd00::11/128 ${C(1)} -j SNAT --to-source 2001:db8::5`,
+      `-A VIRT_HOOKS_SNAT -s fd00::12/128 ${C(2)} -j SNAT --to-source 2001:db8::6`,
+    ]);
+    expect(chainRules(save, "nat", "VIRT_HOOKS_PRE")).toEqual([
+      `-A VIRT_HOOKS_PRE -d 2001:db8::6/128 ${C(2)} -j DNAT --to-destination fd00::12`,
+      `-A VIRT_HOOKS_PRE -d 2001:db8::5/128 -p udp -m udp --dport 53 ${C(3)} -j DNAT --to-destination fd00::13`,
+    ]);
+    const again = await apply("-v");
+    expect(again.stdout + again.stderr).not.toMatch(/\*nat|\*filter/);
+  });
+
   it("4. the conntrack deletions are argv the real tool takes", async () => {
     for (const argv of [
       ["-D", "-f", "ipv4", "-s", "192.168.122.11", "--src-nat"],
