@@ -165,7 +165,7 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     expect(seen.mappedFromHost).toMatch(/^one:9999 /);
   });
 
-  it("5. rebuilds: our rules deleted (the watcher repairs), libvirtd restarted (reconnect hooks): mail leaves from the egress address again; outage measured", async () => {
+  it("5. rebuilds: our rules deleted (the watcher repairs), libvirtd restarted (reconnect hooks), the whole ruleset flushed and libvirtd restarted: mail leaves from the egress address again; outage measured", async () => {
     const started = lab.journal.lines.length;
     lab.background(["/usr/local/sbin/virt-hooks", "watch"], HOOK_ENV);
     await lab.journal.waitFor(/^watch: started/, started);
@@ -203,6 +203,13 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     const wrong = answers.filter((a) => a.reply !== `internet:8080 ${EGRESS}`);
     const outage = wrong.length ? `${wrong.length} of ${answers.length} probes from another source (${[...new Set(wrong.map((w) => w.reply))].join(", ")}), over ${(wrong.at(-1)?.at ?? 0) - (wrong[0]?.at ?? 0)} ms` : `none (${answers.length} probes, all from ${EGRESS})`;
     console.log(`[${backend}] our rules deleted: back after ${deleted} ms (polled; the watcher: "${repaired}"); libvirtd restart: outage ${outage}; egress address seen ${restarted} ms after it answered again`);
+    // Everything flushed (a firewall service reloading its saved rules), then libvirtd restarted:
+    // libvirt rebuilds its rules, the reconnect hooks (and the watcher) ours.
+    await lab.must(["nft", "flush", "ruleset"]);
+    await lab.restartLibvirtd();
+    const t2 = Date.now();
+    const flushed = await egressBack(10_000);
+    console.log(`[${backend}] whole ruleset flushed + libvirtd restarted: egress address seen ${flushed} ms after libvirtd answered again (${Date.now() - t2} ms)`);
     // A loaded 2-core machine (4 other engineers' tests): the watcher's own bound is 1 s; allow its start-up jitter.
     expect(deleted).toBeLessThan(2000);
     expect(Date.now() - t1).toBeLessThan(15_000);
@@ -211,7 +218,7 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     expect(await lab.probe(MAPPED, 9999, "internet")).toBe(`one:9999 ${PEER}`);
   });
 
-  it("6. the statement goes: mail leaves masqueraded again at once, the same UDP flow too; the mapped guest stops: its address answers nothing", async () => {
+  it("6. the statement goes: mail leaves masqueraded again at once, the same UDP flow too; the mapped guest stops: its address answers nothing; it starts: its start hook maps it again", async () => {
     expect(await udp(MAIL.name, 40001)).toBe(`internet:8053 ${EGRESS}`);
     lab.writeRules("29-egress.rules", RULES.replace(`egress from ${EGRESS} for mail\n`, ""));
     expect((await cli("apply")).code).toBe(0);
@@ -222,5 +229,10 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     const rules = backend === "iptables" ? await lab.iptablesSave() : await lab.nftRuleset();
     expect(rules).not.toContain(MAPPED);
     expect(rules).not.toContain(EGRESS);
+    // Started again: its start hook alone brings the mapping back.
+    await lab.virsh("start", ONE.name);
+    await lab.splice(ONE.name);
+    expect(await lab.probe(MAPPED, 9999, "internet")).toBe(`one:9999 ${PEER}`);
+    expect(await tcp(ONE.name)).toBe(`internet:8080 ${MAPPED}`);
   });
 });
