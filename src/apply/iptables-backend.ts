@@ -14,7 +14,7 @@ import type { Plan } from "../plan/intents.js";
 import { renderIptables } from "../render/iptables.js";
 import { inSync, renderRemoval, renderRestore, renderRollback } from "../render/iptables-restore.js";
 import { observedKey, parseIptablesSave, type ObservedIptables } from "../render/observed.js";
-import { OWNED_CHAINS } from "../render/chains.js";
+import { OWNED_CHAINS, SNAT_CHAIN } from "../render/chains.js";
 import type { RunTool } from "../effects/exec.js";
 
 export interface FamilySync {
@@ -44,7 +44,7 @@ async function observe(run: RunTool, family: Family): Promise<ObservedIptables |
 /** Multiset difference of rule specs between what is there and what is wanted. */
 function countChanges(observed: ObservedIptables, wanted: readonly { table: string; chain: string; spec: string }[]) {
   const have = new Map<string, number>();
-  for (const c of OWNED_CHAINS) for (const s of observed.chains.get(observedKey(c.table, c.name)) ?? []) {
+  for (const c of [...OWNED_CHAINS, SNAT_CHAIN]) for (const s of observed.chains.get(observedKey(c.table, c.name)) ?? []) {
     const k = `${c.table} ${c.name} ${s}`;
     have.set(k, (have.get(k) ?? 0) + 1);
   }

@@ -17,6 +17,8 @@ import { removeIptables, syncIptables, type FamilySync } from "./iptables-backen
 import { nftTableFingerprint, observeNft, removeNft, syncNft } from "./nft-backend.js";
 import { digest } from "./digest.js";
 import { unchangedFamilies, type ReconcileResult } from "./result.js";
+import { deleteStaleFlows, plannedTranslations, recordedTranslations, staleFlowCommands, type FlowDeletion } from "./stale-flows.js";
+import { withLocalAddresses } from "../effects/host-addresses.js";
 
 export interface ReconcileOptions {
   readonly rules: RuleSet;
@@ -41,7 +43,8 @@ export interface ReconcileOptions {
 
 
 export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
-  const plan = resolvePlan(o.rules, o.view);
+  // egress/map wait for an address this host lacks: read its addresses only when such statements exist.
+  const plan = resolvePlan(o.rules, withLocalAddresses(o.view, o.rules));
   const backend = chooseBackend(o.rules.settings.backend, o.view, readTextIfAny(o.networkConf ?? defaultPaths().networkConf));
   const state = readState(o.stateDir);
   const key = desiredKey(plan, backend.backend);
@@ -51,6 +54,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const lookedAt = process.hrtime.bigint();
   const families: FamilySync[] = [];
   const removedFrom: string[] = [];
+  const flows: FlowDeletion[] = [];
   for (const family of [4, 6] as const) {
     const recorded = state.families[`ipv${family}`];
     const wanted = hasRules(plan, family) || recorded !== undefined;
@@ -59,6 +63,11 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
     // Nothing of ours in a family whose tools or kernel support are missing: not a problem.
     if (sync.error && !wanted) continue;
     families.push(sync);
+    // Only after a transaction that went in: flows keep their first translation (apply/stale-flows.ts).
+    if (!sync.error && !o.dryRun && sync.transaction !== undefined) {
+      const commands = staleFlowCommands(recordedTranslations(recorded?.rules ?? [], family), plannedTranslations(plan, family));
+      if (commands.length) flows.push(...(await deleteStaleFlows(o.run, commands)));
+    }
     // libvirt switched backends (network.conf + restart): leave nothing behind in the old one.
     const old: BackendName = backend.backend === "nftables" ? "iptables" : "nftables";
     if (!sync.error && !o.dryRun && (recorded?.backend === old || (o.everyFamily && recorded?.backend === undefined))) {
@@ -75,7 +84,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
     // Not recorded (a refused or full state directory): the next hook simply looks for itself.
     writeVerified(o.stateDir, clean ? { at: lookedAt, key, ...inputs } : undefined);
   }
-  return { plan, backend, families, removedFrom };
+  return { plan, backend, families, removedFrom, ...(flows.length ? { flows } : {}) };
 }
 
 /*
@@ -122,7 +131,7 @@ async function syncNftVerified(o: ReconcileOptions, plan: Plan, family: Family, 
 }
 
 function hasRules(plan: Plan, family: Family): boolean {
-  return plan.forwards.some((f) => f.family === family) || plan.masquerades.some((m) => m.subnet.family === family) || plan.accepts.some((a) => a.from.family === family);
+  return plan.forwards.some((f) => f.family === family) || plan.masquerades.some((m) => m.subnet.family === family) || plan.accepts.some((a) => a.from.family === family) || plan.egress.some((e) => e.family === family);
 }
 
 function record(stateDir: string, before: AppliedState, families: readonly FamilySync[]): void {

@@ -2,6 +2,7 @@
 // a later-started reconcile covered (hook/coalesce.ts). Apart from reconcile
 // itself so that a hook covered before it loaded the firewall code
 // (hook/covered-early.ts) can report without loading it.
+import type { FlowDeletion } from "./stale-flows.js";
 import type { BackendChoice, BackendName } from "../host/backend.js";
 import type { Plan, RuleCounts } from "../plan/intents.js";
 import { readState, type AppliedState } from "../effects/state-store.js";
@@ -17,6 +18,8 @@ export interface ReconcileResult {
   readonly coalesced?: boolean;
   /** Rule counts when `plan` was not computed (covered before reading the host: hook/coalesce.ts). */
   readonly counts?: RuleCounts;
+  /** Tracked connections deleted because their guest's egress/map translation changed (apply/stale-flows.ts). */
+  readonly flows?: readonly FlowDeletion[];
 }
 
 /**
@@ -28,7 +31,7 @@ export function coveredResult(stateDir: string, counts: RuleCounts): ReconcileRe
   const families = unchangedFamilies(readState(stateDir));
   const backend: BackendName = families[0]?.backend ?? "iptables";
   return {
-    plan: { forwards: [], masquerades: [], accepts: [], states: [] },
+    plan: { forwards: [], masquerades: [], accepts: [], egress: [], states: [] },
     backend: { backend, why: "as the covering reconcile applied it" },
     families,
     removedFrom: [],

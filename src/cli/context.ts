@@ -13,6 +13,7 @@ import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { SourceFile } from "../rules/source.js";
 import { lintRules } from "../lint/lint.js";
 import { readHostFacts } from "../lint/facts.js";
+import { withLocalAddresses } from "../effects/host-addresses.js";
 
 export interface Context {
   readonly files: readonly SourceFile[];
@@ -32,11 +33,12 @@ export function loadContext(paths: Paths, o: { lint: boolean }): Context {
   const files = readRuleFiles(paths.rulesDir);
   const compiled = compileRules(files.files);
   const read = readHostView(paths.libvirtRunDir, undefined, paths.stateDir);
+  const view = withLocalAddresses(read.view, compiled.rules);
   const lint = o.lint ? lintRules(compiled.rules, readHostFacts(paths, read.view, compiled.rules)) : [];
   return {
     files: files.files,
     compiled,
-    view: read.view,
+    view,
     backend: chooseBackend(compiled.rules.settings.backend, read.view, readTextIfAny(paths.networkConf)),
     diagnostics: [...compiled.diagnostics, ...hostWarnings(read.view), ...lint],
     problems: [...files.problems, ...read.problems],

@@ -110,11 +110,12 @@ function nicLines(nic: NicResolution, hosts: readonly HostEntryState[]): string[
 }
 
 /** Forwards naming it or one of its addresses; masquerades and accepts of its networks or addresses. */
-function concerning(rules: { forwards: readonly Rule[]; masquerades: readonly Rule[]; accepts: readonly Rule[] }, name: string, nics: readonly NicResolution[]): Rule[] {
+function concerning(rules: { forwards: readonly Rule[]; masquerades: readonly Rule[]; accepts: readonly Rule[]; egress: readonly Rule[] }, name: string, nics: readonly NicResolution[]): Rule[] {
   const addresses = nics.flatMap((n) => [...n.fixed.map((f) => f.address), ...n.leases.map((l) => l.ip)]);
   const networks = new Set(nics.flatMap((n) => (n.network ? [n.network] : [])));
   const out: Rule[] = [];
-  for (const r of [...rules.forwards, ...rules.masquerades, ...rules.accepts]) {
+  for (const r of [...rules.forwards, ...rules.masquerades, ...rules.accepts, ...rules.egress]) {
+    if ((r.kind === "egress" || r.kind === "map") && ((r.target.kind === "domain" && r.target.name === name) || (r.target.kind === "address" && addresses.includes(r.target.address)))) out.push(r);
     if (r.kind === "forward" && ((r.target.kind === "domain" && r.target.name === name) || (r.target.kind === "address" && addresses.includes(r.target.address)))) out.push(r);
     if (r.kind === "masquerade" && networks.has(r.network)) out.push(r);
     if (r.kind === "accept" && [r.from, r.to].some((e) => (e.kind === "network" ? networks.has(e.name) : addresses.some((a) => cidrContains(e.cidr, a))))) out.push(r);
@@ -127,6 +128,7 @@ function rendered(plan: Plan, rule: Rule, backend: "iptables" | "nftables"): str
     forwards: plan.forwards.filter((f) => f.rule === rule),
     masquerades: plan.masquerades.filter((m) => m.rule === rule),
     accepts: plan.accepts.filter((a) => a.rule === rule),
+    egress: plan.egress.filter((e) => e.rule === rule),
     states: [],
   };
   const out: string[] = [];

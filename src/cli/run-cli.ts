@@ -108,7 +108,7 @@ function check(args: CliArgs, paths: Paths, io: CliIo): number {
         command: "check",
         ok: code === EXIT.ok,
         exitCode: code,
-        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, hosts: r.hosts.length, errors: nErr, warnings: nWarn, unresolved: failed.length + hostFailed.length },
+        counts: { files: ctx.files.length, forwards: r.forwards.length, masquerades: r.masquerades.length, accepts: r.accepts.length, hosts: r.hosts.length, egress: r.egress.length, errors: nErr, warnings: nWarn, unresolved: failed.length + hostFailed.length },
         rules: plan.states.map((s) => stateJson(s, targetsOf(plan, s))),
         hosts: hosts.plan.states.map(hostJson),
         diagnostics: [
@@ -125,7 +125,7 @@ function check(args: CliArgs, paths: Paths, io: CliIo): number {
   for (const s of hostFailed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const s of failed) if (s.state === "failed") io.err(formatDiagnostic(s.diagnostic) + "\n");
   for (const s of hosts.plan.states) if (s.state !== "failed") io.out(hostLine(s) + "\n");
-  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s), ${r.hosts.length} fixed address(es) in ${ctx.files.length} file(s)`;
+  const counts = `${r.forwards.length} forward(s), ${r.masquerades.length} masquerade(s), ${r.accepts.length} accept(s), ${r.hosts.length} fixed address(es)${r.egress.length ? `, ${r.egress.length} egress/map` : ""} in ${ctx.files.length} file(s)`;
   io.out(`${counts}: ${nErr} error(s), ${nWarn} warning(s), ${failed.length + hostFailed.length} rule(s) that cannot be resolved now\n`);
   return code;
 }
@@ -184,6 +184,8 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
       io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${tool}:\n${f.transaction}`);
     }
   }
+  // Connections that kept an egress/map translation the rules no longer give (apply/stale-flows.ts).
+  for (const f of result.flows ?? []) io.out(`# conntrack ${f.argv.join(" ")}: ${f.error ?? `${f.deleted} flow(s) deleted`}\n`);
   const line = summaryLine(event ? `plan ${formatEvent(event.event)}` : `${args.command}`, result, io.now() - started, hostsNote(result.hosts));
   io.out(line + "\n");
   // Problems went to stderr above, as a failed forward's do (a unit's stderr is in the journal too).

@@ -139,5 +139,7 @@ function portOwnerInterested(input: EventInput, interest: RuleInterest): boolean
 export function interestOf(rules: RuleSet): RuleInterest {
   const domains = new Set<string>();
   for (const f of rules.forwards) if (f.target.kind === "domain") domains.add(f.target.name);
-  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length > 0, domains };
+  // egress/map (issue 29): their guests' events matter as a forward's do.
+  for (const e of rules.egress) if (e.target.kind === "domain") domains.add(e.target.name);
+  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length + rules.egress.length > 0, domains };
 }

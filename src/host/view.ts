@@ -8,6 +8,12 @@ import type { NetworkInfo } from "../libvirt/network.js";
 export interface HostView {
   readonly domains: ReadonlyMap<string, DomainInfo>;
   readonly networks: ReadonlyMap<string, NetworkInfo>;
+  /**
+   * The host's own addresses (canonical), read only when egress or map
+   * statements need them (effects/host-addresses.ts); undefined: not known,
+   * and such statements do not wait for their address.
+   */
+  readonly localAddresses?: ReadonlySet<string>;
 }
 
 export type Correction =
@@ -64,7 +70,7 @@ export function correctView(view: HostView, corrections: readonly Correction[]):
       }
     }
   }
-  return { domains, networks };
+  return { ...view, domains, networks };
 }
 
 export const emptyView: HostView = { domains: new Map(), networks: new Map() };

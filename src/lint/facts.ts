@@ -9,6 +9,7 @@ import { socketHolders } from "../effects/socket-holders.js";
 import { join } from "node:path";
 import { canonicalAddress, type Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
+import { readHostAddresses } from "../effects/host-addresses.js";
 import type { RuleSet, Proto } from "../rules/model.js";
 import type { HostFacts, Listener } from "./lint.js";
 
@@ -30,14 +31,16 @@ export interface FactPaths {
 export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet): HostFacts {
   const defined = xmlNames(paths.qemuConfigDir);
   const definedNets = xmlNames(join(paths.qemuConfigDir, "networks"));
-  const addresses = hostAddresses();
+  const addresses = readHostAddresses();
   const listeners = readListeners(paths.proc ?? "/proc", rules);
+  const defaultInterface = rules.egress.length ? defaultInterfaces(paths.proc ?? "/proc") : undefined;
   const strict = paths.firewalldConf !== undefined ? strictForwardPorts(paths.firewalldConf) : undefined;
   return {
     ...(strict !== undefined ? { firewalldStrictForwardPorts: strict } : {}),
     ...(defined ? { domains: [...new Set([...defined, ...view.domains.keys()])] } : {}),
     ...(definedNets ? { networks: [...new Set([...definedNets, ...view.networks.keys()])] } : {}),
     ...(addresses ? { addresses } : {}),
+    ...(defaultInterface ? { defaultInterface } : {}),
     ...(listeners ? { listeners } : {}),
   };
 }
@@ -58,19 +61,22 @@ export function strictForwardPorts(confPath: string): boolean | undefined {
   return value ?? false;
 }
 
-function hostAddresses(): string[] | undefined {
+/** The interfaces of the default routes (/proc/net/route, /proc/net/ipv6_route): where an egress address would go. */
+function defaultInterfaces(proc: string): { 4?: string; 6?: string } {
+  const out: { 4?: string; 6?: string } = {};
   try {
-    const out = new Set<string>();
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) {
-        const c = canonicalAddress(a.address.replace(/%.*$/, ""));
-        if (c) out.add(c);
-      }
+    for (const line of readFileSync(join(proc, "net", "route"), "utf8").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1] === "00000000" && f[7] === "00000000" && f[0]) { out[4] = f[0]; break; }
     }
-    return [...out];
-  } catch {
-    return undefined;
-  }
+  } catch { /* no IPv4 routes table */ }
+  try {
+    for (const line of readFileSync(join(proc, "net", "ipv6_route"), "utf8").split("\n")) {
+      const f = line.trim().split(/\s+/);
+      if (f[0] === "0".repeat(32) && f[1] === "00" && f[9] && f[9] !== "lo") { out[6] = f[9]; break; }
+    }
+  } catch { /* no IPv6 */ }
+  return out;
 }
 
 /** "0100007F" (little-endian words, as /proc/net prints them) -> "127.0.0.1"; 32 hex digits -> IPv6. */

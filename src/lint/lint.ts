@@ -6,7 +6,7 @@
 // For check, plan, status and explain; never the hook's hot path.
 import { familyOf, type Family } from "../net/ip.js";
 import { warning, type Diagnostic } from "../rules/diagnostic.js";
-import { formatPorts, type ForwardRule, type Proto, type RuleSet } from "../rules/model.js";
+import { formatPorts, type EgressRule, type ForwardRule, type Proto, type RuleSet } from "../rules/model.js";
 import { closest } from "../rules/parse.js";
 
 export interface Listener {
@@ -27,6 +27,8 @@ export interface HostFacts {
   /** Every address configured on this host's interfaces (canonical). */
   readonly addresses?: readonly string[];
   readonly listeners?: readonly Listener[];
+  /** The interface of the host's default route, per family (where `ip addr add` would put an egress address). */
+  readonly defaultInterface?: { readonly 4?: string; readonly 6?: string };
   /** firewalld's StrictForwardPorts=yes: it rejects DNAT it did not create itself. */
   readonly firewalldStrictForwardPorts?: boolean;
 }
@@ -56,6 +58,13 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
     out.push(...shadows(f, facts.listeners));
     if (facts.firewalldStrictForwardPorts) out.push(strictForward(f));
   }
+  for (const e of rules.egress ?? []) {
+    if (e.target.kind === "domain") {
+      const d = unknownName("domain", e.target.name, facts.domains, e);
+      if (d) out.push(d);
+    }
+    if (facts.addresses && !facts.addresses.includes(e.address.address)) out.push(notLocalEgress(e, facts));
+  }
   for (const m of rules.masquerades) {
     const d = unknownName("network", m.network, facts.networks, m);
     if (d) out.push(d);
@@ -84,6 +93,22 @@ function strictForward(f: ForwardRule): Diagnostic {
     f.span,
     "firewalld runs with StrictForwardPorts=yes (/etc/firewalld/firewalld.conf), which rejects forwarded connections whose DNAT firewalld did not create: this forward is installed but nothing reaches the guest",
     `set StrictForwardPorts=no there and run: firewall-cmd --reload   (or let firewalld own this port too: firewall-cmd --permanent --zone=ZONE --add-forward-port=port=${port}:proto=${f.protos[0] ?? "tcp"}:toport=${toport.replace(/:/g, "-")}:toaddr=${to})`,
+  );
+}
+
+/**
+ * An egress or map address this host lacks: the statement waits (a fleet's
+ * rules.d names every host's addresses), and check says how to add it here.
+ */
+function notLocalEgress(e: EgressRule, facts: HostFacts): Diagnostic {
+  const a = e.address;
+  const dev = facts.defaultInterface?.[a.family];
+  const own = (facts.addresses ?? []).filter((x) => familyOf(x) === a.family && !isLoopback(x) && !x.startsWith("fe80:"));
+  return warning(
+    "not-local-address",
+    e.addressSpan,
+    `${a.address} is not an address of this host${own.length ? ` (it has ${list(own)})` : ""}: this ${e.kind} statement waits until it is`,
+    `if this host should own it: ip addr add ${a.address}/${a.family === 4 ? 32 : 128} dev ${dev && /^[A-Za-z0-9_.:@-]{1,15}$/.test(dev) ? dev : "IFACE"}   (and make it persistent in the host's network configuration; the upstream router must route ${a.address} to this host)`,
   );
 }
 

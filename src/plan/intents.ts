@@ -3,7 +3,7 @@
 // their own transaction; status and plan output read it as it is.
 import type { Cidr, Family } from "../net/ip.js";
 import type { Diagnostic } from "../rules/diagnostic.js";
-import type { AcceptRule, ForwardRule, MasqueradeRule, PortRange, Proto, Rule } from "../rules/model.js";
+import type { AcceptRule, EgressRule, ForwardRule, MasqueradeRule, PortRange, Proto, Rule } from "../rules/model.js";
 
 export interface ForwardIntent {
   readonly rule: ForwardRule;
@@ -38,6 +38,25 @@ export interface AcceptIntent {
   readonly keepSource: boolean;
 }
 
+/**
+ * One guest address leaving from one host address (egress), and for a map
+ * also reached at it. `excluded`: every active libvirt network's subnet of the
+ * family, plus multicast and broadcast: traffic there is never rewritten by
+ * us (the guest's own network, other libvirt networks and `accept` peers see
+ * the guest's own address, or whatever libvirt does with it).
+ */
+export interface EgressIntent {
+  readonly rule: EgressRule;
+  readonly family: Family;
+  readonly guestAddress: string;
+  readonly hostAddress: string;
+  /** map: every port of hostAddress, any protocol, goes to guestAddress. */
+  readonly inbound: boolean;
+  readonly excluded: readonly Cidr[];
+  /** map: the guest's own network's subnets, masqueraded when they reach it through hostAddress (hairpin). */
+  readonly hairpinSources: readonly Cidr[];
+}
+
 export type RuleState =
   | { readonly rule: Rule; readonly state: "live"; readonly detail: string }
   | { readonly rule: Rule; readonly state: "waiting"; readonly detail: string }
@@ -47,6 +66,8 @@ export interface Plan {
   readonly forwards: readonly ForwardIntent[];
   readonly masquerades: readonly MasqueradeIntent[];
   readonly accepts: readonly AcceptIntent[];
+  /** egress and map statements, in file order. */
+  readonly egress: readonly EgressIntent[];
   readonly states: readonly RuleState[];
 }
 

@@ -9,7 +9,10 @@ import { formatPorts, type AcceptRule, type Endpoint, type ForwardRule, type Mas
 import { closest } from "../rules/parse.js";
 import type { AcceptIntent, ForwardIntent, MasqueradeIntent, Plan, RuleState } from "./intents.js";
 import { withDeclaredHosts } from "./fixed-addresses.js";
-import { firstFree } from "../libvirt/dhcp-host.js";
+import { domainAddresses, fail, type Resolved, type TargetAddress } from "./target.js";
+import { resolveEgress } from "./egress.js";
+
+export { shellWord } from "./target.js";
 
 export function resolvePlan(rules: RuleSet, seen: HostView): Plan {
   // Declared fixed addresses count as there: the same rules.d resolves on every host (plan/fixed-addresses.ts).
@@ -33,7 +36,9 @@ export function resolvePlan(rules: RuleSet, seen: HostView): Plan {
     accepts.push(...r.intents);
     states.push(r.state);
   }
-  return { forwards: byPrecedence(forwards), masquerades, accepts, states };
+  const egress = resolveEgress(rules.egress, view);
+  states.push(...egress.states);
+  return { forwards: byPrecedence(forwards), masquerades, accepts, egress: egress.intents, states };
 }
 
 /**
@@ -48,16 +53,6 @@ function byPrecedence(forwards: ForwardIntent[]): ForwardIntent[] {
   return forwards.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map((x) => x.f);
 }
 
-interface Resolved<I> {
-  intents: I[];
-  state: RuleState;
-}
-
-interface TargetAddress {
-  family: Family;
-  address: string;
-  network?: NetworkInfo;
-}
 
 function resolveForward(rule: ForwardRule, view: HostView): Resolved<ForwardIntent> {
   const wanted = wantedFamilies(rule);
@@ -106,95 +101,6 @@ function wantedFamilies(rule: ForwardRule): Set<Family> {
   if (rule.target.kind === "address") return new Set([rule.target.family]);
   if (rule.from.length > 0) return new Set(rule.from.map((c) => c.family));
   return new Set<Family>([4, 6]);
-}
-
-function fail(rule: ForwardRule | MasqueradeRule | AcceptRule, code: string, message: string, hint?: string): Resolved<never> {
-  const diagnostic = error(code, rule.span, message, hint);
-  return { intents: [], state: { rule, state: "failed", detail: message, diagnostic } };
-}
-
-const failure = (...args: Parameters<typeof fail>) => ({ failure: fail(...args).state });
-
-/** The network a NIC is plugged into: by name (type='network') or by its bridge. */
-function networkOfInterface(nic: DomainInfo["interfaces"][number], view: HostView): NetworkInfo | undefined {
-  if (nic.network) return view.networks.get(nic.network);
-  if (nic.bridge) return [...view.networks.values()].find((n) => n.bridge === nic.bridge);
-  return undefined;
-}
-
-/**
- * A domain's fixed addresses: the DHCP <host> entries of its networks whose MAC
- * is one of its NICs (or, without a MAC, whose name is the domain's). Leases are
- * not used: a forward must not follow an address that can change under it.
- */
-function domainAddresses(
-  rule: ForwardRule,
-  domain: DomainInfo,
-  view: HostView,
-  wanted: Set<Family>,
-): { addresses: TargetAddress[] } | { failure: RuleState } {
-  const target = rule.target as Extract<ForwardRule["target"], { kind: "domain" }>;
-  const addresses: TargetAddress[] = [];
-  const attached: { network: NetworkInfo; mac: string }[] = [];
-  for (const nic of domain.interfaces) {
-    const network = networkOfInterface(nic, view);
-    if (!network) continue;
-    if (target.network && network.name !== target.network) continue;
-    attached.push({ network, mac: nic.mac });
-    for (const subnet of network.subnets) {
-      if (!wanted.has(subnet.family)) continue;
-      for (const host of subnet.dhcpHosts) {
-        const matches = host.mac ? host.mac === nic.mac : host.name === domain.name;
-        if (matches && !addresses.some((a) => a.address === host.address)) {
-          addresses.push({ family: subnet.family, address: host.address, network });
-        }
-      }
-    }
-  }
-  if (addresses.length === 0) {
-    // A NIC on a libvirt network that is down (net-destroy, or not started yet):
-    // the forward waits for it, as it waits for a guest that is not running.
-    const down = domain.interfaces.map((i) => i.network).find((n) => n !== undefined && !view.networks.has(n) && (!target.network || n === target.network));
-    if (attached.length === 0 && down) {
-      return { failure: { rule, state: "waiting", detail: `network "${down}" of domain "${domain.name}" is not active` } };
-    }
-    if (attached.length === 0) {
-      if (target.network) {
-        const nets = [...new Set(domain.interfaces.map((i) => networkOfInterface(i, view)?.name).filter(Boolean))];
-        const near = closest(target.network, [...view.networks.keys()]);
-        return failure(rule, "not-attached", `domain "${domain.name}" has no interface on network "${target.network}"${nets.length ? ` (it is on ${nets.join(", ")})` : ""}`, near && near !== target.network ? `did you mean ${domain.name}@${near}?` : `pick one of its networks: ${nets.map((n) => `${domain.name}@${n}`).join(", ") || "(none active)"}`);
-      }
-      return failure(rule, "not-attached", `domain "${domain.name}" has no interface on an active libvirt network`, "forward to an IP address instead, or attach the domain to a libvirt network");
-    }
-    const { network, mac } = attached[0] as { network: NetworkInfo; mac: string };
-    const subnet = network.subnets.find((s) => s.family === 4 && wanted.has(4)) ?? network.subnets.find((s) => wanted.has(s.family));
-    if (!subnet) {
-      return failure(rule, "no-fixed-address", `network "${network.name}" has no ${[...wanted].map((f) => `IPv${f}`).join("/")} subnet, so "${domain.name}" has no address to forward to`, "give the network an <ip> with DHCP, or forward to an IP address");
-    }
-    const suggestion = firstFree(subnet);
-    const hostXml = `<host mac='${mac}' name='${xmlAttr(domain.name)}' ip='${suggestion ?? "ADDRESS"}'/>`;
-    const hostName = /^[A-Za-z0-9-]{1,63}$/.test(domain.name) ? ` ${domain.name}` : "";
-    return failure(
-      rule,
-      "no-fixed-address",
-      `domain "${domain.name}" has no fixed address on network "${network.name}" (no DHCP host entry for MAC ${mac})`,
-      `declare one beside the forwards, for every host: host ${shellWord(network.name)} ${mac} ${suggestion ?? "ADDRESS"}${hostName}   (virt-hooks apply adds it to the network); or on this host only: virsh net-update ${shellWord(network.name)} add ip-dhcp-host ${xmlShellWord(hostXml)} --live --config   (then restart the guest's DHCP client, or the guest)`,
-    );
-  }
-  for (const family of [4, 6] as const) {
-    const same = addresses.filter((a) => a.family === family);
-    if (same.length > 1) {
-      const list = same.map((a) => `${a.network?.name}: ${a.address}`).join(", ");
-      const nets = [...new Set(same.map((a) => a.network?.name))];
-      return failure(
-        rule,
-        "ambiguous-target",
-        `domain "${domain.name}" has several fixed IPv${family} addresses (${list})`,
-        nets.length > 1 ? `say which network: ${nets.map((n) => `${domain.name}@${n}`).join(" or ")}` : `forward to one of the addresses directly: ${same.map((a) => a.address).join(" or ")}`,
-      );
-    }
-  }
-  return { addresses };
 }
 
 function resolveMasquerade(rule: MasqueradeRule, view: HostView): Resolved<MasqueradeIntent> {
@@ -259,17 +165,3 @@ export function hostWarnings(view: HostView) {
   return [warning("mixed-backends", undefined, `libvirt's networks use different firewall backends (${list})`, "restart libvirtd (or virtnetworkd) so every network uses the firewall_backend of /etc/libvirt/network.conf")];
 }
 
-const xmlAttr = (s: string) => s.replace(/&/g, "&amp;").replace(/'/g, "&apos;").replace(/</g, "&lt;");
-
-/**
- * The XML in double quotes, as virsh's own documentation writes it, whenever
- * nothing in it is special inside double quotes; otherwise fully quoted.
- */
-function xmlShellWord(xml: string): string {
-  return /^[^"$`\\!\n]*$/.test(xml) ? `"${xml}"` : shellWord(xml);
-}
-
-/** Quote a word for the admin's shell (for hints they copy and paste). */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}

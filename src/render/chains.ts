@@ -18,3 +18,11 @@ export const OWNED_CHAINS: readonly OwnedChain[] = [
 ];
 
 export const chainNamed = (name: string) => OWNED_CHAINS.find((c) => c.name === name) as OwnedChain;
+
+/**
+ * Entered from our own VIRT_HOOKS_POST, never from a built-in chain: egress
+ * SNAT after its exclusions, so a RETURN for an excluded destination resumes
+ * VIRT_HOOKS_POST (the nftables backend writes the same as one rule with a
+ * negated set). It exists only while an egress or map statement is live.
+ */
+export const SNAT_CHAIN = { table: "nat", name: "VIRT_HOOKS_SNAT" } as const satisfies { table: Table; name: string };

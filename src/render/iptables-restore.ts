@@ -2,7 +2,7 @@
 // desired rules and puts each jump first in its built-in chain. Declaring a
 // chain (":NAME - [0:0]") under --noflush creates or empties it; the built-in
 // chains themselves are never flushed, so libvirt's and others' rules stay.
-import { OWNED_CHAINS, type Table } from "./chains.js";
+import { OWNED_CHAINS, SNAT_CHAIN, type Table } from "./chains.js";
 import type { IptablesRuleset } from "./iptables.js";
 import { observedKey, type ObservedIptables } from "./observed.js";
 
@@ -24,10 +24,19 @@ export function renderRestore(desired: IptablesRuleset, observed: ObservedIptabl
       for (let i = 0; i < positions.length; i++) out.push(`-D ${c.from} -j ${c.name}`);
       out.push(`-I ${c.from} 1 -j ${c.name}`);
     }
+    const snat = table === SNAT_CHAIN.table ? snatChainState(desired, observed) : undefined;
+    // Declared (created or emptied) before the rule of VIRT_HOOKS_POST that jumps to it.
+    if (snat?.wanted || snat?.present) out.push(`:${SNAT_CHAIN.name} - [0:0]`);
     for (const r of desired.rules) if (r.table === table) out.push(`-A ${r.chain} ${r.spec}`);
+    // No longer used: VIRT_HOOKS_POST above no longer jumps to it.
+    if (snat?.present && !snat.wanted) out.push(`-X ${SNAT_CHAIN.name}`);
     out.push("COMMIT");
   }
   return out.join("\n") + "\n";
+}
+
+function snatChainState(desired: IptablesRuleset, observed: ObservedIptables) {
+  return { wanted: desired.rules.some((r) => r.chain === SNAT_CHAIN.name), present: observed.chains.has(observedKey(SNAT_CHAIN.table, SNAT_CHAIN.name)) };
 }
 
 /**
@@ -40,8 +49,10 @@ export function renderRollback(observed: ObservedIptables): string {
   const out: string[] = [];
   for (const table of TABLES) {
     const chains = OWNED_CHAINS.filter((c) => c.table === table);
-    out.push(`*${table}`, ...chains.map((c) => `:${c.name} - [0:0]`));
-    for (const c of chains) for (const spec of observed.chains.get(observedKey(table, c.name)) ?? []) out.push(`-A ${c.name} ${spec}`);
+    // VIRT_HOOKS_SNAT only if it was there: a nat table refused as a whole changed nothing.
+    const snat = table === SNAT_CHAIN.table && observed.chains.has(observedKey(SNAT_CHAIN.table, SNAT_CHAIN.name)) ? [SNAT_CHAIN] : [];
+    out.push(`*${table}`, ...[...chains, ...snat].map((c) => `:${c.name} - [0:0]`));
+    for (const c of [...chains, ...snat]) for (const spec of observed.chains.get(observedKey(table, c.name)) ?? []) out.push(`-A ${c.name} ${spec}`);
     out.push("COMMIT");
   }
   return out.join("\n") + "\n";
@@ -51,7 +62,8 @@ export function renderRollback(observed: ObservedIptables): string {
 export function renderRemoval(observed: ObservedIptables): string | undefined {
   const out: string[] = [];
   for (const table of TABLES) {
-    const chains = OWNED_CHAINS.filter((c) => c.table === table && observed.chains.has(observedKey(table, c.name)));
+    const chains: { name: string }[] = OWNED_CHAINS.filter((c) => c.table === table && observed.chains.has(observedKey(table, c.name)));
+    if (table === SNAT_CHAIN.table && observed.chains.has(observedKey(table, SNAT_CHAIN.name))) chains.push(SNAT_CHAIN);
     const jumpLines = OWNED_CHAINS.filter((c) => c.table === table).flatMap((c) =>
       (observed.jumps.get(observedKey(table, c.from)) ?? []).map(() => `-D ${c.from} -j ${c.name}`),
     );
@@ -75,5 +87,8 @@ export function inSync(desired: IptablesRuleset, observed: ObservedIptables): bo
     const want = desired.rules.filter((r) => r.table === c.table && r.chain === c.name).map((r) => r.spec);
     if (!have || have.length !== want.length || have.some((s, i) => s !== want[i])) return false;
   }
+  const have = observed.chains.get(observedKey(SNAT_CHAIN.table, SNAT_CHAIN.name));
+  const want = desired.rules.filter((r) => r.chain === SNAT_CHAIN.name).map((r) => r.spec);
+  if (have === undefined ? want.length > 0 : have.length !== want.length || have.some((s, i) => s !== want[i])) return false;
   return true;
 }

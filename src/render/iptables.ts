@@ -3,11 +3,11 @@
 // Values are validated before they get here; comments are sanitised anyway,
 // because file names are free text.
 import { formatCidr, type Cidr, type Family } from "../net/ip.js";
-import type { AcceptIntent, ForwardIntent, MasqueradeIntent, Plan } from "../plan/intents.js";
+import type { AcceptIntent, EgressIntent, ForwardIntent, MasqueradeIntent, Plan } from "../plan/intents.js";
 import { formatPorts, type PortRange } from "../rules/model.js";
 import { positionOf, type Span } from "../rules/source.js";
 import { basename } from "node:path";
-import type { Table } from "./chains.js";
+import { SNAT_CHAIN, type Table } from "./chains.js";
 
 export interface IptablesRule {
   readonly table: Table;
@@ -36,8 +36,16 @@ export function renderIptables(plan: Plan, family: Family): IptablesRuleset {
   const add = (table: Table, chain: string, parts: (string | undefined | false)[]) =>
     rules.push({ table, chain, spec: parts.filter((p): p is string => typeof p === "string" && p.length > 0).join(" ") });
 
+  const egress = (plan.egress ?? []).filter((x) => x.family === family);
+  // A mapped address is the guest's whole: ahead of every forward (a forward
+  // naming that address is refused when compiling).
+  for (const e of egress) if (e.inbound) renderMapInbound(e, add);
   for (const a of plan.accepts.filter((x) => x.from.family === family)) renderAccept(a, add);
   for (const f of plan.forwards.filter((x) => x.family === family)) renderForward(f, add);
+  // After the accepts' null bindings and the hairpins, before `masquerade`:
+  // an egress guest of a routed network leaves from its own address, not the
+  // host's uplink one.
+  renderEgress(egress, add);
   for (const m of plan.masquerades.filter((x) => x.subnet.family === family)) renderMasquerade(m, add);
   return { family, rules };
 }
@@ -50,7 +58,8 @@ function renderForward(f: ForwardIntent, add: Add): void {
   const targetPorts = f.targetPorts;
   // DNAT destination: keep the port when unchanged; one port for many->one; 1:1 shift otherwise.
   const addr = family === 6 ? `[${f.targetAddress}]` : f.targetAddress;
-  let to = addr;
+  // Without a port, ip6tables-save prints the address bare: render it so, or inSync never holds.
+  let to = f.targetAddress;
   let forwardPorts = f.hostPorts;
   if (targetPorts && !(targetPorts.first === f.hostPorts.first && targetPorts.last === f.hostPorts.last)) {
     if (targetPorts.first === targetPorts.last) {
@@ -148,4 +157,33 @@ function renderAccept(a: AcceptIntent, add: Add): void {
     add("filter", "VIRT_HOOKS_FWD", [...parts, comment, "-j ACCEPT"]);
     if (a.keepSource) add("nat", "VIRT_HOOKS_POST", [...parts.filter((p) => typeof p !== "string" || !p.startsWith("-i ")), comment, "-j ACCEPT"]);
   }
+}
+
+/** map ADDRESS to GUEST, inbound: every port, any protocol. */
+function renderMapInbound(e: EgressIntent, add: Add): void {
+  const comment = originComment(e.rule.span);
+  // Bare, as ip6tables-save prints a DNAT without a port (brackets only with one).
+  const guest = e.guestAddress;
+  add("nat", "VIRT_HOOKS_PRE", [`-d ${host(e.hostAddress, e.family)}`, comment, `-j DNAT --to-destination ${guest}`]);
+  add("nat", "VIRT_HOOKS_OUT", [`-d ${host(e.hostAddress, e.family)}`, comment, `-j DNAT --to-destination ${guest}`]);
+  const dnatFrom = `-m conntrack --ctstate DNAT --ctorigdst ${e.hostAddress}`;
+  add("filter", "VIRT_HOOKS_FWD", [`-d ${host(e.guestAddress, e.family)}`, dnatFrom, comment, "-j ACCEPT"]);
+  for (const s of e.hairpinSources) add("nat", "VIRT_HOOKS_POST", [`-s ${formatCidr(s)}`, `-d ${host(e.guestAddress, e.family)}`, dnatFrom, comment, "-j MASQUERADE"]);
+}
+
+/**
+ * Each guest's new connections leave from its address: SNAT in our own chain,
+ * entered from VIRT_HOOKS_POST, which POSTROUTING enters first, so the
+ * decision is taken before libvirt's LIBVIRT_PRT masquerade (nat sees only a
+ * flow's first packet; the first binding is the flow's). Destinations in a
+ * libvirt network (the guest's own, others, accept peers), multicast and
+ * broadcast RETURN first: they are never rewritten by us.
+ */
+function renderEgress(egress: readonly EgressIntent[], add: Add): void {
+  if (egress.length === 0) return;
+  add("nat", "VIRT_HOOKS_POST", [`-j ${SNAT_CHAIN.name}`]);
+  const excluded = new Map<string, Cidr>();
+  for (const e of egress) for (const c of e.excluded) excluded.set(formatCidr(c), c);
+  for (const c of excluded.keys()) add("nat", SNAT_CHAIN.name, [`-d ${c}`, "-j RETURN"]);
+  for (const e of egress) add("nat", SNAT_CHAIN.name, [`-s ${host(e.guestAddress, e.family)}`, originComment(e.rule.span), `-j SNAT --to-source ${e.hostAddress}`]);
 }

@@ -8,7 +8,7 @@
 // forward chain marks packets it wants through, and ONE rule at the top of
 // libvirt's `forward` chain accepts marked packets (see nft-transaction.ts).
 import { formatCidr, type Family } from "../net/ip.js";
-import type { AcceptIntent, ForwardIntent, MasqueradeIntent, Plan } from "../plan/intents.js";
+import type { AcceptIntent, EgressIntent, ForwardIntent, MasqueradeIntent, Plan } from "../plan/intents.js";
 import type { PortRange, Proto } from "../rules/model.js";
 import { positionOf, type Span } from "../rules/source.js";
 import { basename } from "node:path";
@@ -110,6 +110,9 @@ export function renderNft(plan: Plan, family: Family): NftTable {
       }
     }
   }
+  // After the hairpins (unshifted below) and before `masquerade`, as on iptables.
+  const egress = (plan.egress ?? []).filter((x) => x.family === family);
+  for (const e of egress) renderEgress(e, addr, post, fwd);
   for (const m of plan.masquerades.filter((x) => x.subnet.family === family)) renderMasquerade(m, addr, post, fwd);
   for (const a of plan.accepts.filter((x) => x.from.family === family)) renderAccept(a, addr, post, fwd);
 
@@ -141,6 +144,11 @@ export function renderNft(plan: Plan, family: Family): NftTable {
     pre.push(`fib daddr type local dnat to meta l4proto . th dport map @dnat_local`);
     out.push(`${addr} daddr != ${loopback} fib daddr type local dnat to meta l4proto . th dport map @dnat_local`);
   }
+  // A mapped address is the guest's whole: ahead of every forward (a forward
+  // naming that address is refused when compiling).
+  const mapped = egress.filter((e) => e.inbound).map((e) => `${addr} daddr ${e.hostAddress} counter dnat to ${e.family === 6 ? `[${e.guestAddress}]` : e.guestAddress} ${comment(e.rule.span)}`);
+  pre.unshift(...mapped);
+  out.unshift(...mapped);
   if (hasHairpin) post.unshift(`ct status dnat ${addr} saddr . ${addr} daddr @hairpin counter masquerade`);
   // Both directions are marked: a drop-policy forward chain of someone else's
   // (Docker's FORWARD) that accepts our mark then passes the replies too.
@@ -215,4 +223,25 @@ function renderAccept(a: AcceptIntent, addr: string, post: string[], fwd: string
     // A null SNAT binding: libvirt's masquerade of FROM's network then leaves this flow alone.
     if (a.keepSource) post.push(`${base}${o}${ports}counter snat to ${addr} saddr ${c}`);
   }
+}
+
+/**
+ * egress: the guest's new connections leave from its address. Our postrouting
+ * chain runs at srcnat - 1, before libvirt's guest_nat (srcnat): nat sees only
+ * a flow's first packet and its first binding is the flow's, so libvirt's
+ * masquerade never sees it. Destinations in a libvirt network (the guest's
+ * own, others, accept peers), multicast and broadcast are left alone.
+ * map: besides, every port of the address goes to the guest (DNAT rules are
+ * put first in prerouting/output by renderNft), accepted and hairpinned.
+ */
+function renderEgress(e: EgressIntent, addr: string, post: string[], fwd: string[]): void {
+  const c = comment(e.rule.span);
+  if (e.inbound) {
+    const dnatFrom = `ct status dnat ct original ${addr} daddr ${e.hostAddress}`;
+    // Both directions, as for forwards (a drop-policy chain of someone else's that accepts our mark passes replies too).
+    fwd.push(`${dnatFrom} counter ${mark} ${c}`);
+    for (const s of e.hairpinSources) post.push(`${dnatFrom} ${addr} saddr ${formatCidr(s)} ${addr} daddr ${e.guestAddress} counter masquerade ${c}`);
+  }
+  const excluded = e.excluded.map(formatCidr).join(", ");
+  post.push(`${addr} saddr ${e.guestAddress} ${addr} daddr != { ${excluded} } counter snat to ${e.hostAddress} ${c}`);
 }

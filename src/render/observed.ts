@@ -1,6 +1,6 @@
 // What iptables-save says about the parts we care about: where our jumps stand
 // in the built-in chains, which of our chains exist, and their current rules.
-import { OWNED_CHAINS, type Table } from "./chains.js";
+import { OWNED_CHAINS, SNAT_CHAIN, type Table } from "./chains.js";
 
 export interface ObservedIptables {
   /** For each built-in chain we jump from: 1-based positions of our exact jump. */
@@ -18,7 +18,7 @@ export function parseIptablesSave(text: string): ObservedIptables {
   const chains = new Map<string, string[]>();
   const foreignJumps: string[] = [];
   const counts = new Map<string, number>();
-  const ours = new Set(OWNED_CHAINS.map((c) => c.name));
+  const ours = new Set([...OWNED_CHAINS.map((c) => c.name), SNAT_CHAIN.name]);
   let table: string | undefined;
   for (const line of text.split("\n")) {
     if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }

@@ -2,7 +2,7 @@
 // dropped (and reported); everything else survives, so one typo costs one rule,
 // never the whole host's forwards.
 import { error, shown, warning, type Diagnostic } from "./diagnostic.js";
-import { defaultSettings, type AcceptRule, type ForwardRule, type HostRule, type MasqueradeRule, type RouteRule, type RuleSet, type Settings, type OnError, type UplinkRule } from "./model.js";
+import { defaultSettings, type AcceptRule, type EgressRule, type ForwardRule, type HostRule, type MasqueradeRule, type RouteRule, type RuleSet, type Settings, type OnError, type UplinkRule } from "./model.js";
 import { parseLine, type SettingKey, type Statement } from "./parse.js";
 import type { SourceFile, Span } from "./source.js";
 import { splitLines } from "./tokenize.js";
@@ -57,6 +57,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   const uplinks: UplinkRule[] = [];
   const routes: RouteRule[] = [];
   const hosts: HostRule[] = [];
+  const egress: EgressRule[] = [];
   const set = new Map<SettingKey, { value: string; span: Span }>();
   for (const s of statements) {
     switch (s.kind) {
@@ -98,6 +99,10 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
         }
         break;
       }
+      case "egress":
+      case "map":
+        egress.push(s);
+        break;
       case "set": {
         const earlier = set.get(s.key);
         if (earlier && earlier.value !== s.value) {
@@ -111,8 +116,12 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
   }
   const conflicts = findConflicts(forwards);
   diagnostics.push(...conflicts.map((c) => c.diagnostic));
-  const dropped = new Set(conflicts.map((c) => c.rule));
+  const dropped = new Set<ForwardRule | EgressRule>(conflicts.map((c) => c.rule));
+  const egressConflicts = findEgressConflicts(egress, forwards.filter((f) => !dropped.has(f)));
+  diagnostics.push(...egressConflicts.map((c) => c.diagnostic));
+  for (const c of egressConflicts) dropped.add(c.rule);
   const kept = forwards.filter((f) => !dropped.has(f));
+  const keptEgress = egress.filter((e) => !dropped.has(e));
   const onError = set.get("on-error")?.value as OnError | undefined;
   const reattach = set.get("reattach")?.value;
   const backend = set.get("backend")?.value as Settings["backend"] | undefined;
@@ -122,7 +131,7 @@ export function compileRules(files: readonly SourceFile[]): Compiled {
     ...(reattach ? { reattach: reattach === "on" } : {}),
     ...(backend ? { backend } : {}),
   };
-  return { rules: { forwards: kept, masquerades, accepts, uplinks, routes, hosts, settings }, diagnostics };
+  return { rules: { forwards: kept, masquerades, accepts, uplinks, routes, hosts, egress: keptEgress, settings }, diagnostics };
 }
 
 /**
@@ -186,4 +195,57 @@ function findConflicts(forwards: readonly ForwardRule[]): { rule: ForwardRule; d
     });
   });
   return out;
+}
+
+const targetKey = (t: EgressRule["target"]) => (t.kind === "address" ? `address ${t.address}` : `domain ${t.name}@${t.network ?? ""}`);
+const targetText = (t: EgressRule["target"]) => (t.kind === "address" ? t.address : `${shown(t.name)}${t.network !== undefined ? `@${shown(t.network)}` : ""}`);
+
+/**
+ * What egress and map statements may not share, decided from the text alone
+ * (the same target reached two ways is caught when resolved, plan/egress.ts):
+ * - a mapped address belongs to one guest: a second map of it, an egress from
+ *   it, or a forward naming it as host address would split its inbound ports;
+ * - a guest leaves from one address: two statements for one target.
+ * Several guests may share an egress address: the kernel's NAT keeps their
+ * flows apart by source port, as libvirt's masquerade does for a whole network.
+ * The later statement is dropped, as for conflicting forwards.
+ */
+function findEgressConflicts(egress: readonly EgressRule[], forwards: readonly ForwardRule[]): { rule: EgressRule | ForwardRule; diagnostic: Diagnostic }[] {
+  const out: { rule: EgressRule | ForwardRule; diagnostic: Diagnostic }[] = [];
+  const maps = new Map<string, EgressRule>();
+  const byAddress = new Map<string, EgressRule>();
+  const byTarget = new Map<string, EgressRule>();
+  for (const e of egress) {
+    const mapped = maps.get(e.address.address);
+    const sameTarget = byTarget.get(`${e.address.family} ${targetKey(e.target)}`);
+    const user = byAddress.get(e.address.address);
+    if (mapped) {
+      out.push({ rule: e, diagnostic: error("conflict", e.addressSpan, `${e.address.address} is already mapped 1:1 to ${targetText(mapped.target)}: every port of it goes to that guest`, e.kind === "map" ? "map each address to one guest; give this one another address" : `let this guest leave from another address (several guests may share an egress address that is not mapped)`, mapped.span) });
+      continue;
+    }
+    if (e.kind === "map" && user) {
+      out.push({ rule: e, diagnostic: error("conflict", e.addressSpan, `${e.address.address} is already the egress address of ${targetText(user.target)}: a mapped address belongs to one guest`, "map another address, or drop the earlier egress statement", user.span) });
+      continue;
+    }
+    if (sameTarget) {
+      out.push({ rule: e, diagnostic: error("conflict", e.span, `${targetText(e.target)} already leaves from ${sameTarget.address.address} (an earlier ${sameTarget.kind} statement): a guest leaves from one address per IP family`, "keep one of the two statements", sameTarget.span) });
+      continue;
+    }
+    if (e.kind === "map") maps.set(e.address.address, e);
+    byAddress.set(e.address.address, e);
+    byTarget.set(`${e.address.family} ${targetKey(e.target)}`, e);
+  }
+  for (const f of forwards) {
+    const m = f.hostAddress && maps.get(f.hostAddress.address);
+    if (!m) continue;
+    // Whichever comes later in rules.d is dropped.
+    const later = compareSpans(f.span, m.span) > 0 ? f : m;
+    const earlier = later === f ? m : f;
+    out.push({ rule: later, diagnostic: error("conflict", later.span, `${m.address.address} is mapped 1:1 to ${targetText(m.target)} and a forward names it as its host address`, `forward from another address, or leave the host address out (a forward without one does not catch a mapped address)`, earlier.span) });
+  }
+  return out;
+}
+
+function compareSpans(a: Span, b: Span): number {
+  return a.file === b.file ? a.start - b.start : a.file.path < b.file.path ? -1 : a.file.path > b.file.path ? 1 : 0;
 }

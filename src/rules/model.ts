@@ -90,6 +90,21 @@ export interface HostRule {
   readonly name?: string;
 }
 
+/**
+ * `egress from ADDRESS for TARGET`: the guest's new outbound connections leave
+ * from ADDRESS (SNAT) instead of libvirt's masquerade address.
+ * `map ADDRESS to TARGET`: 1:1 NAT, the same plus every port of ADDRESS (any
+ * protocol) goes to the guest. TARGET resolves as a forward's does.
+ */
+export interface EgressRule {
+  readonly kind: "egress" | "map";
+  readonly span: Span;
+  /** The host's address the guest leaves from (and, for map, is reached at). */
+  readonly address: { readonly address: string; readonly family: Family };
+  readonly addressSpan: Span;
+  readonly target: ForwardTarget;
+}
+
 export type OnError = "warn" | "block";
 
 export interface Settings {
@@ -102,7 +117,7 @@ export interface Settings {
 
 export const defaultSettings: Settings = { onError: "warn", reattach: true, backend: "auto" };
 
-export type Rule = ForwardRule | MasqueradeRule | AcceptRule;
+export type Rule = ForwardRule | MasqueradeRule | AcceptRule | EgressRule;
 
 export interface RuleSet {
   readonly forwards: readonly ForwardRule[];
@@ -111,6 +126,8 @@ export interface RuleSet {
   readonly uplinks: readonly UplinkRule[];
   readonly routes: readonly RouteRule[];
   readonly hosts: readonly HostRule[];
+  /** `egress` and `map` statements, in file order. */
+  readonly egress: readonly EgressRule[];
   readonly settings: Settings;
 }
 

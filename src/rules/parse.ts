@@ -9,10 +9,12 @@
 //   uplink NETWORK IFACE
 //   route NETWORK DEST via GATEWAY          (DEST a CIDR, an address or "default")
 //   host NETWORK MAC IP [NAME]              (a DHCP host entry: the guest's fixed address)
+//   egress from ADDRESS for TARGET          (the guest's new outbound connections leave from ADDRESS)
+//   map ADDRESS to TARGET                   (1:1 NAT: egress, and every port of ADDRESS to the guest)
 import { familyOf, parseCidr, canonicalAddress, makeCidr, normalMac, type Cidr } from "../net/ip.js";
 import { HOSTNAME } from "../libvirt/dhcp-host.js";
 import { error, shown, type Diagnostic } from "./diagnostic.js";
-import type { AcceptRule, Endpoint, ForwardRule, ForwardTarget, HostRule, MasqueradeRule, PortRange, Proto, RouteRule, UplinkRule } from "./model.js";
+import type { AcceptRule, EgressRule, Endpoint, ForwardRule, ForwardTarget, HostRule, MasqueradeRule, PortRange, Proto, RouteRule, UplinkRule } from "./model.js";
 import type { Span } from "./source.js";
 import { anyQuoted, firstUnquoted, lastUnquoted, slice, type Line, type Word } from "./tokenize.js";
 
@@ -23,6 +25,7 @@ export type Statement =
   | UplinkRule
   | RouteRule
   | HostRule
+  | EgressRule
   | { readonly kind: "set"; readonly span: Span; readonly key: SettingKey; readonly value: string };
 
 export type ParseResult = { ok: true; statement: Statement } | { ok: false; diagnostics: Diagnostic[] };
@@ -37,7 +40,7 @@ const fail = (code: string, span: Span, message: string, hint?: string): never =
   throw new ParseError(error(code, span, message, hint));
 };
 
-const KEYWORDS = ["forward", "masquerade", "accept", "set", "uplink", "route", "host"] as const;
+const KEYWORDS = ["forward", "masquerade", "accept", "set", "uplink", "route", "host", "egress", "map"] as const;
 
 export function parseLine(line: Line): ParseResult {
   if (line.problem) {
@@ -69,6 +72,10 @@ function parseStatement(line: Line): Statement {
       return parseRoute(line.span, head, rest);
     case "host":
       return parseHost(line.span, head, rest);
+    case "egress":
+      return parseEgress(line.span, head, rest);
+    case "map":
+      return parseMap(line.span, head, rest);
     default: {
       const near = closest(head.text, KEYWORDS);
       return fail(
@@ -366,6 +373,61 @@ function parseHost(lineSpan: Span, head: Word, rest: Word[]): HostRule {
     fail("syntax", ipWord.span, "an IPv6 host entry needs a NAME: libvirt's dnsmasq matches IPv6 clients by name (or DUID), not MAC", `host ${plain(net.text, "NETWORK")} ${mac} [${address}] NAME`);
   }
   return { kind: "host", span: lineSpan, network: net.text, mac, address, family, ...(nameWord ? { name: nameWord.text } : {}) };
+}
+
+const EGRESS_USAGE = "egress from ADDRESS for TARGET   (e.g. egress from 203.0.113.5 for mail; TARGET a domain, NAME@NETWORK or an address)";
+const MAP_USAGE = "map ADDRESS to TARGET   (e.g. map 203.0.113.6 to mail: every port of 203.0.113.6 to mail, and mail leaves from it)";
+
+/** The host address of egress/map: one address, IPv6 with or without brackets (no port can follow). */
+function egressAddress(word: Word, usage: string): { address: string; family: 4 | 6 } {
+  const text = bareAddress(word);
+  const family = anyQuoted(word) ? undefined : familyOf(text);
+  if (!family) {
+    if (!anyQuoted(word) && /^[\d.]+\/\d+$|^[0-9a-f:]*:[0-9a-f:]*\/\d+$/i.test(text)) {
+      return fail("bad-address", word.span, `${shown(word.text)} is a subnet: a guest leaves from one address`, usage);
+    }
+    if (!anyQuoted(word) && /:\d+$/.test(text) && familyOf(text.replace(/:\d+$/, "")) === 4) {
+      return fail("bad-address", word.span, `${shown(word.text)} has a port: egress and map take every port of the address`, `${usage}; for one port use forward`);
+    }
+    return fail("bad-address", word.span, `${shown(word.text)} is not an IP address`, usage);
+  }
+  const address = canonicalAddress(text) as string;
+  const special = family === 4 ? /^(0\.|127\.|22[4-9]\.|2[3-5]\d\.)/.test(address) : /^(::1?$|ff)/.test(address);
+  if (special) fail("bad-address", word.span, `${address} is a ${family === 4 && address.startsWith("127.") || address === "::1" ? "loopback" : "multicast, broadcast or unspecified"} address: no packet can leave from it`, "use one of the host's public (or uplink) addresses; ip -br addr shows them");
+  return { address, family };
+}
+
+/** TARGET of egress/map: what a forward's target may be, without ports. */
+function egressTarget(word: Word, usage: string, address: { family: 4 | 6 }): EgressRule["target"] {
+  const { target, ports } = parseTarget(word);
+  if (ports) fail("syntax", word.span, "egress and map take the guest, not a port", `${usage}; for one port use forward`);
+  if (target.kind === "address" && target.family !== address.family) {
+    fail("family-mismatch", word.span, `the host address is IPv${address.family} but the target is IPv${target.family}`, "a guest leaves IPv4 from an IPv4 address and IPv6 from an IPv6 one");
+  }
+  return target;
+}
+
+function parseEgress(lineSpan: Span, head: Word, rest: Word[]): EgressRule {
+  const w = new Words(rest, head.span);
+  w.keyword("from", EGRESS_USAGE);
+  const addrWord = w.next("the host address the guest leaves from, e.g. 203.0.113.5", EGRESS_USAGE);
+  const address = egressAddress(addrWord, EGRESS_USAGE);
+  w.keyword("for", EGRESS_USAGE);
+  const target = egressTarget(w.next("the guest: a domain name, NAME@NETWORK or an address", EGRESS_USAGE), EGRESS_USAGE, address);
+  const extra = w.peek();
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, `${EGRESS_USAGE}; one guest per statement`);
+  return { kind: "egress", span: lineSpan, address, addressSpan: addrWord.span, target };
+}
+
+function parseMap(lineSpan: Span, head: Word, rest: Word[]): EgressRule {
+  const w = new Words(rest, head.span);
+  const addrWord = w.next("the host address to map, e.g. 203.0.113.6", MAP_USAGE);
+  const address = egressAddress(addrWord, MAP_USAGE);
+  w.keyword("to", MAP_USAGE);
+  const target = egressTarget(w.next("the guest: a domain name, NAME@NETWORK or an address", MAP_USAGE), MAP_USAGE, address);
+  const extra = w.peek();
+  if (extra) fail("syntax", extra.span, `unexpected ${shown(extra.text)}`, `${MAP_USAGE}; an address maps to one guest`);
+  return { kind: "map", span: lineSpan, address, addressSpan: addrWord.span, target };
 }
 
 const ACCEPT_USAGE = "accept FROM to TO [PROTO [PORT[-PORT]]], FROM and TO each a network name or a CIDR";

@@ -2,7 +2,7 @@
 // declare. Compares the desired rules (the same renderers apply uses) with what
 // was observed, and explains each difference in the admin's terms. Pure.
 import type { Family } from "../net/ip.js";
-import { OWNED_CHAINS } from "../render/chains.js";
+import { OWNED_CHAINS, SNAT_CHAIN } from "../render/chains.js";
 import type { IptablesRuleset } from "../render/iptables.js";
 import { inSync } from "../render/iptables-restore.js";
 import { observedKey, type ObservedIptables } from "../render/observed.js";
@@ -46,18 +46,24 @@ export function iptablesDrift(family: Family, desired: IptablesRuleset, observed
   const item = (kind: DriftKind, where: string, detail: string, origin?: string) =>
     out.push({ family, backend: "iptables", kind, where, detail, ...(origin ? { origin } : {}) });
   if (inSync(desired, observed)) return out;
-  for (const c of OWNED_CHAINS) {
-    const where = `${c.table} ${c.from}`;
-    const positions = observed.jumps.get(observedKey(c.table, c.from)) ?? [];
-    if (positions.length === 0) item("jump-missing", where, `no -j ${c.name}: nothing of ours in ${c.from} is reached`);
+  for (const c of [...OWNED_CHAINS, SNAT_CHAIN]) {
+    const from = "from" in c ? c.from : undefined;
+    const where = `${c.table} ${from ?? ""}`;
+    // VIRT_HOOKS_SNAT is entered from our own VIRT_HOOKS_POST: that jump is one of its rules.
+    const positions = from === undefined ? [1] : observed.jumps.get(observedKey(c.table, from)) ?? [];
+    if (positions.length === 0) item("jump-missing", where, `no -j ${c.name}: nothing of ours in ${from} is reached`);
     else if (positions.length > 1) item("jump-duplicated", where, `-j ${c.name} is there ${positions.length} times (positions ${positions.join(", ")})`);
     else if (positions[0] !== 1) {
-      item("jump-not-first", where, `-j ${c.name} is rule ${positions[0]}, behind ${(positions[0] as number) - 1} other rule(s)${c.from === "FORWARD" ? " (libvirt's REJECTs come first)" : ""}`);
+      item("jump-not-first", where, `-j ${c.name} is rule ${positions[0]}, behind ${(positions[0] as number) - 1} other rule(s)${from === "FORWARD" ? " (libvirt's REJECTs come first)" : ""}`);
     }
     const have = observed.chains.get(observedKey(c.table, c.name));
     const want = desired.rules.filter((r) => r.table === c.table && r.chain === c.name).map((r) => r.spec);
     const chainWhere = `${c.table} ${c.name}`;
     if (!have) {
+      if (from === undefined) {
+        if (want.length) item("chain-missing", chainWhere, `the chain is gone (${want.length} rule(s) missing)`);
+        continue;
+      }
       if (want.length) item("chain-missing", chainWhere, `the chain is gone (${want.length} rule(s) missing)`);
       else if (positions.length) item("chain-missing", chainWhere, "the chain is gone but jumps to it remain");
       continue;

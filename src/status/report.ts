@@ -67,6 +67,7 @@ export const targetsOf = (plan: Plan, rule: Rule): string[] => {
       return `${a}:${formatPorts(f.targetPorts ?? f.hostPorts)}`;
     });
   }
+  if (rule.kind === "egress" || rule.kind === "map") return plan.egress.filter((e) => e.rule === rule).map((e) => (e.inbound ? `${e.hostAddress} ⇄ ${e.guestAddress}` : `${e.guestAddress} → ${e.hostAddress}`));
   if (rule.kind === "masquerade") return plan.masquerades.filter((m) => m.rule === rule).map((m) => formatCidr(m.subnet));
   return plan.accepts.filter((a) => a.rule === rule).map((a) => `${formatCidr(a.from)} → ${formatCidr(a.to)}`);
 };

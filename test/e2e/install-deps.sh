@@ -7,13 +7,14 @@
 set -euo pipefail
 
 need_pkgs=(libvirt-daemon libvirt-daemon-driver-network libvirt-daemon-driver-qemu
-           libvirt-clients dnsmasq-base iptables nftables qemu-system-x86 iproute2 util-linux
+           libvirt-clients dnsmasq-base iptables nftables qemu-system-x86 iproute2 util-linux conntrack
            dbus-daemon dbus-bin python3-dbus)
 
 have_all() {
   command -v libvirtd >/dev/null && command -v virsh >/dev/null &&
   command -v qemu-system-x86_64 >/dev/null && command -v nft >/dev/null &&
-  command -v iptables-restore >/dev/null && command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] &&
+  command -v iptables-restore >/dev/null && command -v conntrack >/dev/null &&
+  { command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ]; } &&
   libvirtd --version 2>/dev/null | grep -Eq ' (1[1-9]|[2-9][0-9])\.' &&
   # The hostile tier's private system bus: the real daemon, and a firewalld stand-in in Python.
   command -v dbus-daemon >/dev/null && command -v dbus-monitor >/dev/null && /usr/bin/python3 -c 'import dbus' 2>/dev/null

@@ -30,7 +30,7 @@ const CORPUS: string[] = [
   ...readdirSync(join(REPO, "rules.d")).map((f) => readFileSync(join(REPO, "rules.d", f), "utf8")),
   readFileSync(join(REPO, "README.md"), "utf8")
     .split("\n")
-    .filter((l) => /^(# )?(forward|masquerade|accept|set) /.test(l))
+    .filter((l) => /^(# )?(forward|masquerade|accept|set|egress|map) /.test(l))
     .join("\n"),
   ...readdirSync(join(import.meta.dirname, "fuzz-seeds", "regressions"))
     .filter((f) => f.endsWith(".rules"))
@@ -123,6 +123,13 @@ function statement(rng: Rng): string {
       const parts = ["accept", ep(), "to", ep()];
       if (rng.chance(0.5)) parts.push(rng.pick(["tcp", "udp", "tcp,udp", "sctp"]));
       if (rng.chance(0.3)) parts.push(ports(rng));
+      return parts.join(" ");
+    }],
+    // egress and map (issue 29): the host address (sometimes with a port or a prefix), then the guest.
+    [2, () => {
+      const a = rng.chance(0.8) ? address(rng) : rng.chance(0.5) ? cidr(rng) : `${address(rng)}:${ports(rng)}`;
+      const parts = rng.chance(0.5) ? ["egress", rng.chance(0.95) ? "from" : "From", a, rng.chance(0.95) ? "for" : "to", target(rng)] : ["map", a, rng.chance(0.95) ? "to" : "for", target(rng)];
+      if (rng.chance(0.05)) parts.push(rng.pick(["extra", "for", "to"]));
       return parts.join(" ");
     }],
     [1, () => `set ${rng.pick(["on-error", "reattach", "backend", "onerror", "x"])} ${rng.pick(["warn", "block", "on", "off", "auto", "iptables", "nftables", "maybe", ""])}`],

@@ -331,19 +331,40 @@ export class Lab {
   }
 
   /** A TCP server (tools/tcp-serve.mjs) in a netns of the lab; resolves once it listens. */
-  async serve(name: string, ports: readonly number[], netns?: string): Promise<void> {
-    const [cmd, ...args] = this.argv([NODE, join(TOOLS, "tcp-serve.mjs"), name, ...ports.map(String)], netns) as [string, ...string[]];
-    const child = spawn(cmd, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: this.path, LC_ALL: "C" },
-    });
+  serve(name: string, ports: readonly number[], netns?: string): Promise<void> {
+    return this.server("tcp-serve.mjs", [name, ...ports.map(String)], netns);
+  }
+
+  /** A tools/ server as a child of ours; resolves once it prints "ready". */
+  private async server(tool: string, args: readonly string[], netns?: string): Promise<void> {
+    const [cmd, ...rest] = this.argv([NODE, join(TOOLS, tool), ...args], netns) as [string, ...string[]];
+    const child = spawn(cmd, rest, { stdio: ["ignore", "pipe", "pipe"], env: { PATH: this.path, LC_ALL: "C" } });
     this.children.push(child);
     await new Promise<void>((resolve, reject) => {
       let err = "";
       child.stderr?.on("data", (d) => (err += d));
       child.stdout?.on("data", (d) => String(d).includes("ready") && resolve());
-      child.once("exit", (code) => reject(new Error(`tcp-serve ${name} exited ${code}: ${err}`)));
+      child.once("exit", (code) => reject(new Error(`${tool} ${args[0]} exited ${code}: ${err}`)));
     });
+  }
+
+  /** A UDP server (tools/udp-serve.mjs) in a netns of the lab; resolves once it is bound. */
+  serveUdp(name: string, port: number, netns?: string): Promise<void> {
+    return this.server("udp-serve.mjs", [name, String(port)], netns);
+  }
+
+  /** One UDP exchange from a netns: the server's line or "timeout"; `srcPort` keeps one conntrack flow across probes. */
+  async probeUdp(address: string, port: number, from?: string, timeoutMs = 1500, srcPort = 0): Promise<string> {
+    const r = await this.must([NODE, join(TOOLS, "udp-probe.mjs"), address, String(port), String(timeoutMs), String(srcPort)], from ? { netns: from } : {});
+    return r.stdout.trim();
+  }
+
+  /** A long-running command in the lab (e.g. `virt-hooks watch`); killed by dispose() with the rest. */
+  background(argv: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+    const [cmd, ...args] = this.argv(argv) as [string, ...string[]];
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    this.children.push(child);
+    return child;
   }
 
   /** One new TCP connection from a netns (or the lab host itself): the server's line, "refused" or "timeout". */

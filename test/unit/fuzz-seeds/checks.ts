@@ -54,10 +54,23 @@ export function checkCompiled(c: Compiled): void {
     check(f.inInterface === undefined || /^[A-Za-z0-9_.:@+-]{1,15}$/.test(f.inInterface), "interface", f.inInterface);
   }
   for (const m of c.rules.masquerades) check(m.network.length > 0 && !CONTROL.test(m.network), "masquerade network", m.network);
+  for (const e of c.rules.egress) {
+    check(/^[0-9a-f.:]+$/.test(e.address.address) && (e.address.family === 4) === !e.address.address.includes(":"), "egress address", e.address);
+    if (e.target.kind === "address") check(e.target.family === e.address.family, "egress family", e);
+    else check(e.target.name.length > 0 && !CONTROL.test(e.target.name) && !e.target.name.includes("/"), "egress domain name", e.target.name);
+  }
+  // A mapped address belongs to one guest, and no forward names it.
+  const mapped = c.rules.egress.filter((e) => e.kind === "map").map((e) => e.address.address);
+  check(new Set(mapped).size === mapped.length, "an address mapped twice", mapped);
+  check(!c.rules.egress.some((e) => e.kind === "egress" && mapped.includes(e.address.address)), "egress from a mapped address");
+  check(!c.rules.forwards.some((f) => f.hostAddress && mapped.includes(f.hostAddress.address)), "forward to a mapped address");
 }
 
 export function checkPlan(plan: Plan): void {
   for (const s of plan.states) if (s.state === "failed") checkDiagnostic(s.diagnostic);
+  // One translation per guest address and family.
+  const guests = plan.egress.map((e) => `${e.family} ${e.guestAddress}`);
+  check(new Set(guests).size === guests.length, "a guest leaving from two addresses", guests);
 }
 
 // iptables-restore splits a rule into words on blanks, with "..." grouping.
@@ -66,7 +79,7 @@ const SAFE_STRING = /^[A-Za-z0-9 _.:/@+=,-]*$/;
 
 export function checkIptables(rs: IptablesRuleset): void {
   for (const r of rs.rules) {
-    check(/^VIRT_HOOKS_(PRE|OUT|POST|FWD)$/.test(r.chain), "chain name", r.chain);
+    check(/^VIRT_HOOKS_(PRE|OUT|POST|FWD|SNAT)$/.test(r.chain), "chain name", r.chain);
     check(!CONTROL.test(r.spec), "control character in an iptables rule", r.spec);
     check(r.spec.split('"').length % 2 === 1, "unbalanced quote in an iptables rule", r.spec);
     for (const word of r.spec.match(/"[^"]*"|[^ ]+/g) ?? []) {
