@@ -2,7 +2,6 @@
 // definitions from /etc/libvirt/qemu, the host's addresses from the kernel
 // (os.networkInterfaces), listening sockets from /proc/net. Whatever cannot be
 // read stays undefined, so lint warns about nothing it does not know.
-import { networkInterfaces } from "node:os";
 import { readdirSync, readFileSync } from "node:fs";
 import { readTextIfAny } from "../effects/read-text.js";
 import { socketHolders } from "../effects/socket-holders.js";
