@@ -13,7 +13,8 @@ import { findTool, runTool, type RunTool } from "../effects/exec.js";
 import { parseNetworkStatusXml, type DhcpHost, type NetworkInfo } from "../libvirt/network.js";
 import { entryOf, firstFree, HOSTNAME, hostXml, placeEntry } from "../libvirt/dhcp-host.js";
 import { canonicalAddress, familyOf, normalMac } from "../net/ip.js";
-import { leaseReader, type Lease } from "../status/leases.js";
+import { leaseReader } from "../effects/lease-reader.js";
+import type { Lease } from "../libvirt/leases.js";
 import { shown } from "../rules/diagnostic.js";
 import { UNPRINTABLE } from "../rules/parse.js";
 

@@ -8,10 +8,10 @@ import { HOOK_DRIVERS, type Driver, type HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
 import { parseNetworkHookXml } from "../libvirt/network.js";
 import { correctView, type HostView } from "../host/view.js";
-import { decide, interestOf, type Decision, type EventInput } from "../hook/policy.js";
+import { decide, type Decision, type EventInput } from "../hook/policy.js";
+import { interestOf } from "../plan/interest.js";
 import type { RuleSet } from "../rules/model.js";
-import { planReattach, type ReattachAction } from "../plan/reattach.js";
-import { readLinks, readMtu } from "../effects/links.js";
+import type { EventSteps } from "../converge/converge.js";
 import { readTextIfAny } from "../effects/read-text.js";
 import { UsageError } from "./args.js";
 
@@ -32,25 +32,27 @@ export interface EventPlan {
   readonly input: string;
   /** The view the hook would reconcile with. */
   readonly view?: HostView;
-  readonly reattach: readonly ReattachAction[];
+  /** The event's own steps, as the hook passes them to the one door (converge/converge.ts). */
+  readonly steps?: EventSteps;
 }
 
 export function planEvent(event: HookEvent, rules: RuleSet, view: HostView, paths: Paths): EventPlan {
   const decision = decide(event, interestOf(rules));
-  if (decision.kind === "ignore") return { event, decision, ignoredBecause: decision.why, input: "none", reattach: [] };
+  if (decision.kind === "ignore") return { event, decision, ignoredBecause: decision.why, input: "none" };
   const { input, source } = eventInput(event, decision, view, paths);
   if (decision.relevant && !decision.relevant(input)) {
     const why = input.network?.port ? "no rule names this port's domain" : "which guest the port belongs to is only in libvirt's XML for the event";
-    return { event, decision, ignoredBecause: why, input: source, reattach: [] };
+    return { event, decision, ignoredBecause: why, input: source };
   }
   const corrected = correctView(view, decision.corrections(input));
-  let reattach: ReattachAction[] = [];
-  const network = corrected.networks.get(event.object);
-  if (decision.reattach && rules.settings.reattach && network?.bridge) {
-    const taps = [...corrected.domains.values()].flatMap((d) => d.interfaces.flatMap((i) => (i.tap ? [i.tap] : [])));
-    reattach = planReattach(network, corrected.domains.values(), readLinks(taps), readMtu(network.bridge));
-  }
-  return { event, decision, input: source, view: corrected, reattach };
+  // What handle-event.ts hands the one door for this event.
+  const steps: EventSteps = {
+    network: event.object,
+    reattach: decision.reattach === true && rules.settings.reattach,
+    ...(decision.links ? { links: decision.links } : {}),
+    ...(input.network?.network ? { fromEvent: input.network.network } : {}),
+  };
+  return { event, decision, input: source, view: corrected, steps };
 }
 
 function eventInput(event: HookEvent, decision: Decision, view: HostView, paths: Paths): { input: EventInput; source: string } {

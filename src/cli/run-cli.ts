@@ -2,7 +2,9 @@
 // stdout, problems on stderr (or everything in one JSON document with --json),
 // exit codes as documented in cli/help.ts.
 import { LockTimeout } from "../effects/lock.js";
-import { reconcileRules, type RulesResult } from "./reconcile-rules.js";
+import type { Converged } from "../converge/converge.js";
+import { convergeAdmin } from "../converge/admin.js";
+import { OCCASIONS } from "../converge/occasion.js";
 import { runWatch } from "../watch/run-watch.js";
 import { openLogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
@@ -22,7 +24,7 @@ import type { CliArgs } from "./args.js";
 import { escapingIo, type CliIo } from "./io.js";
 import { runHook } from "../hook/run-hook.js";
 import type { Driver } from "../libvirt/event.js";
-import { loadContext, type Context } from "./context.js";
+import { loadContext, type Context } from "../converge/context.js";
 import { diagnosticJson, familyJson, hostJson, jsonText, JSON_VERSION, problemJson, ruleText, stateJson } from "./json.js";
 import { parseEventText, planEvent, type EventPlan } from "./plan-event.js";
 import { runStatus, STATUS_EXIT } from "./status-cmd.js";
@@ -30,7 +32,7 @@ import { runExplain } from "./explain-cmd.js";
 import { runHostCmd } from "./host-cmd.js";
 import { targetsOf as ruleTargets } from "../status/report.js";
 import type { HostEntryState } from "../plan/fixed-addresses.js";
-import { hostProblemLines, hostsNote, planHosts } from "./converge-hosts.js";
+import { hostProblemLines, hostsNote, planHosts } from "../converge/host-entries.js";
 
 export { ruleText };
 
@@ -149,9 +151,11 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     return EXIT.ok;
   }
 
-  let result: RulesResult;
+  let result: Converged;
   try {
-    result = await reconcileRules(ctx, paths, { dryRun, ...(event?.view ? { view: event.view } : {}) });
+    // The one door, with this command's row (converge/occasion.ts): plan --event takes the hook's steps, dry.
+    const occasion = event ? OCCASIONS["plan-event"] : dryRun ? OCCASIONS.plan : OCCASIONS.apply;
+    result = await convergeAdmin(occasion, ctx, paths, { ...(event?.view ? { view: event.view } : {}), ...(event?.steps ? { event: event.steps } : {}) });
   } catch (e) {
     if (e instanceof LockTimeout) { io.err(`virt-hooks: ${e.message}\n`); return EXIT.applyFailed; }
     throw e;
@@ -164,6 +168,9 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     return code;
   }
   const before = event ? resolvePlan(ctx.compiled.rules, ctx.view).states : undefined;
+  for (const a of result.reattached) io.out(`re-attach ${a.tap} (${a.domain}) to ${a.bridge}${a.mtu ? ` mtu ${a.mtu}` : ""}${a.isolated ? " isolated" : ""}\n`);
+  for (const n of result.notes) if (!n.includes("re-attach")) io.out(`# ${n}\n`);
+  for (const p of result.problems) io.err(p + "\n");
   for (const s of result.hosts.states) io.out(hostLine(s) + "\n");
   result.plan.states.forEach((s, i) => io.out(stateLine(s, before?.[i]?.state) + "\n"));
   const hostProblems = hostProblemLines(result.hosts);
@@ -199,11 +206,10 @@ function eventHeader(e: EventPlan): string {
   const d = e.decision;
   const veto = d.kind === "reconcile" && d.vetoable ? "; refusable with set on-error block" : "";
   const lines = [`${label}: reconcile with the view corrected by the event (event XML stood in for by: ${e.input})${veto}`];
-  for (const a of e.reattach) lines.push(`re-attach ${a.tap} (${a.domain}) to ${a.bridge}${a.mtu ? ` mtu ${a.mtu}` : ""}${a.isolated ? " isolated" : ""}`);
   return lines.join("\n") + "\n";
 }
 
-function planJson(ctx: Context, e: EventPlan | undefined, result: RulesResult | undefined, code: number) {
+function planJson(ctx: Context, e: EventPlan | undefined, result: Converged | undefined, code: number) {
   const before = e ? resolvePlan(ctx.compiled.rules, ctx.view) : undefined;
   const plan = result?.plan ?? before ?? resolvePlan(ctx.compiled.rules, ctx.view);
   return {
@@ -222,7 +228,7 @@ function planJson(ctx: Context, e: EventPlan | undefined, result: RulesResult | 
           why: e.ignoredBecause ?? null,
           vetoable: e.decision.kind === "reconcile" && !e.ignoredBecause ? e.decision.vetoable : false,
           input: e.input,
-          reattach: e.reattach.map((a) => ({ domain: a.domain, tap: a.tap, bridge: a.bridge, mtu: a.mtu ?? null, isolated: a.isolated })),
+          reattach: (result?.reattached ?? []).map((a) => ({ domain: a.domain, tap: a.tap, bridge: a.bridge, mtu: a.mtu ?? null, isolated: a.isolated })),
         }
       : null,
     rules: plan.states.map((s, i) => ({ ...stateJson(s, targetsOf(plan, s)), before: before?.states[i]?.state ?? null })),

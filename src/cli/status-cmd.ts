@@ -5,18 +5,18 @@ import type { Paths } from "../config/paths.js";
 import { runTool, type RunTool } from "../effects/exec.js";
 import { resolvePlan } from "../plan/resolve.js";
 import { formatDiagnostic } from "../rules/diagnostic.js";
-import { leaseReader } from "../status/leases.js";
+import { leaseReader } from "../effects/lease-reader.js";
 import { observeFirewall } from "../status/observe.js";
 import { buildStatus, type RuleStatus, type StatusReport } from "../status/report.js";
 import type { DriftItem } from "../status/drift.js";
-import { loadContext, type Context } from "./context.js";
+import { loadContext, type Context } from "../converge/context.js";
 import { diagnosticJson, driftJson, hostJson, jsonText, JSON_VERSION, problemJson, ruleText, statusRuleJson } from "./json.js";
 import { humanCount, paint, renderTable, wantColour } from "./table.js";
 import type { CliIo } from "./io.js";
 import { readWatcherStatus, watcherLine } from "../watch/watcher-status.js";
 import { withDeclaredHosts, type HostEntryState } from "../plan/fixed-addresses.js";
 import { originKey } from "../status/counters.js";
-import { planHosts } from "./converge-hosts.js";
+import { planHosts } from "../converge/host-entries.js";
 
 export const STATUS_EXIT = { ok: 0, ruleErrors: 1, unreadable: 3, failed: 4, drift: 5 } as const;
 

@@ -6,7 +6,7 @@
 // distinct reason is reported once: never a tight loop, never a log flood.
 import { createInterface } from "node:readline";
 import { findTool, toolPath } from "./exec.js";
-import { createBackoff } from "../watch/backoff.js";
+import { createBackoff } from "./backoff.js";
 
 export interface LineSource {
   stop(): void;

@@ -121,7 +121,7 @@ export async function assertLinks(
 }
 
 /**
- * The hook's one call (handle-event.ts): `links` from the policy's decision,
+ * The event's one call (converge/converge.ts): `links` from the policy's decision,
  * the network as the corrected view knows it (up) or as the event's XML named
  * it (down). Problems are appended to the hook's problem lines; the returned
  * notes go into its single log line.
@@ -135,11 +135,14 @@ export async function linksForEvent(
   stateDir: string,
   run: RunTool,
   problems: string[],
+  dryRun = false,
 ): Promise<string[]> {
   if (!links) return [];
   const network = links === "up" ? (active.get(name) ?? fromEvent) : (fromEvent ?? { name, subnets: [] });
   if (!network) return [];
-  const outcome = await assertLinks(links, network, rules, stateDir, run);
+  const outcome = await assertLinks(links, network, rules, stateDir, run, dryRun);
   problems.push(...outcome.problems);
+  // A dry run (plan --event) says what it would send.
+  if (dryRun && outcome.plan?.commands.length) return [`would run ip -batch: ${outcome.plan.commands.join("; ")}`];
   return outcome.notes;
 }

@@ -15,8 +15,11 @@ import { parseNetworkHookXml, parseNetworkStatusXml } from "../libvirt/network.j
 import { hookEventFromArgv } from "../libvirt/event.js";
 import { compileRules } from "../rules/compile.js";
 import { correctView } from "../host/view.js";
-import { reconcile } from "../apply/reconcile.js";
-import { decide, interestOf } from "./policy.js";
+import { converge } from "../converge/converge.js";
+import { OCCASIONS } from "../converge/occasion.js";
+import type { Paths } from "../config/paths.js";
+import { decide } from "./policy.js";
+import { interestOf } from "../plan/interest.js";
 import { summaryLine } from "./outcome.js";
 import { correctionsRedundant, inputsKey } from "./coalesce.js";
 import type { RunTool } from "../effects/exec.js";
@@ -60,7 +63,9 @@ export async function exerciseActingPath(s: WorkloadSamples): Promise<void> {
   });
   for (const backend of ["iptables", "nftables"] as const) {
     const view = correctView({ domains: new Map([[recorded.name, recorded]]), networks: new Map([[network.name, { ...network, firewallBackend: backend }]]) }, corrections);
-    const result = await reconcile({ rules: compiled.rules, view, stateDir: s.stateDir, run, dryRun: true, everyFamily: false, networkConf: `${s.stateDir}/network.conf` });
+    // Through the one door the hook takes, in its dry row (nothing written, no lock).
+    const paths = { stateDir: s.stateDir, networkConf: `${s.stateDir}/network.conf` } as Paths;
+    const result = await converge(OCCASIONS["plan-event"], { rules: compiled.rules, view, paths, event: { network: network.name, reattach: false } }, { run });
     summaryLine(`qemu ${domain.name} start begin`, result, 1);
   }
 }

@@ -26,10 +26,10 @@ import { acquireLockUnless, type Lock } from "../effects/lock.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import type { Paths } from "../config/paths.js";
 import type { HookEvent } from "../libvirt/event.js";
-import { readRulesKeepingLastGood } from "../trust/last-good.js";
+import { readRulesKeepingLastGood } from "../effects/last-good.js";
 import { coveredResult, type ReconcileResult } from "../apply/result.js";
 import { coveredBefore, domainElement, inputsKey } from "./coalesce.js";
-import { rulesKey, type CachedInterest } from "./interest-cache.js";
+import { rulesKey, type CachedInterest } from "../effects/interest-cache.js";
 import type { Decision } from "./policy.js";
 
 export interface EarlyInputs {

@@ -7,12 +7,9 @@ import { readTextIfAny } from "../effects/read-text.js";
 import type { HookEvent } from "../libvirt/event.js";
 import { parseDomainXml } from "../libvirt/domain.js";
 import { parseNetworkHookXml } from "../libvirt/network.js";
-import { correctView, type Correction, type HostView } from "../host/view.js";
-import { planReattach } from "../plan/reattach.js";
-import { applyReattach, readLinks, readMtu } from "../effects/links.js";
-import { linksForEvent } from "../effects/links-apply.js";
+import { correctView, type Correction } from "../host/view.js";
 import { compileRules, type Compiled } from "../rules/compile.js";
-import { readRulesKeepingLastGood } from "../trust/last-good.js";
+import { readRulesKeepingLastGood } from "../effects/last-good.js";
 import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import { readDomainStatus, readHostView } from "../effects/libvirt-state.js";
@@ -24,9 +21,11 @@ import type { Held } from "./covered-early.js";
 import type { LogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
-import { reconcile } from "../apply/reconcile.js";
+import { converge } from "../converge/converge.js";
+import { OCCASIONS } from "../converge/occasion.js";
 import { coveredResult, type ReconcileResult } from "../apply/result.js";
-import { interestOf, type Decision, type EventInput, type RuleInterest } from "./policy.js";
+import type { Decision, EventInput } from "./policy.js";
+import { interestOf, type RuleInterest } from "../plan/interest.js";
 import { eventLabel, problemLines, summaryLine } from "./outcome.js";
 
 export interface EventContext {
@@ -80,17 +79,16 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       // Re-attach looks at every running guest; otherwise only the ones rules name.
       const read = readHostView(c.paths.libvirtRunDir, reattach ? undefined : withoutReplaced(now.interest.domains, corrections), c.paths.stateDir);
       const view = correctView(read.view, corrections);
-      // Neither may cost the firewall its reconcile: whatever they throw is a problem line, and the firewall goes on.
-      const besides = async (what: string, step: () => Promise<string[]>) => {
-        try {
-          notes.push(...(await step()));
-        } catch (e) {
-          input.problems.push(`${what}: ${(e as Error).message}`);
-        }
-      };
-      if (reattach) await besides("re-attach", () => reattachGuests(event.object, view, input.problems));
-      if (decision.links) await besides("links", () => linksForEvent(decision.links, event.object, input.input.network?.network, view.networks, compiled.rules, c.paths.stateDir, runTool, input.problems));
-      result = await reconcile({ rules: compiled.rules, view, stateDir: c.paths.stateDir, run: runTool, dryRun: false, everyFamily: false, networkConf: c.paths.networkConf, startedAt: c.startedAt, ...(inputs !== undefined ? { inputsKey: inputs } : {}) });
+      // The one door (converge/converge.ts), with the hook's row and the lock this hook already holds.
+      const eventSteps = { network: event.object, reattach, ...(decision.links ? { links: decision.links } : {}), ...(input.input.network?.network ? { fromEvent: input.input.network.network } : {}) };
+      const done = await converge(
+        OCCASIONS.hook,
+        { rules: compiled.rules, view, paths: c.paths, event: eventSteps, startedAt: c.startedAt, ...(lock ? { held: lock } : {}), ...(inputs !== undefined ? { inputsKey: inputs } : {}) },
+        { run: runTool },
+      );
+      notes.push(...done.notes);
+      input.problems.push(...done.problems);
+      result = done;
       input.problems.push(...read.problems);
     }
     if (result.coalesced) notes.push(COVERED_NOTE);
@@ -177,18 +175,6 @@ async function report(log: LogSink, event: HookEvent, result: ReconcileResult, m
   const failed = result.families.some((f) => f.error);
   const note = notes.length ? notes.join("; ") : undefined;
   await log.write(failed ? "error" : problems.length ? "warning" : "info", [summaryLine(eventLabel(event), result, ms, note), ...problems]);
-}
-
-/** Taps of running guests back onto a restarted network's bridge; returns notes for the log line. */
-async function reattachGuests(networkName: string, view: HostView, problems: string[]): Promise<string[]> {
-  const network = view.networks.get(networkName);
-  if (!network?.bridge) return [];
-  const taps = [...view.domains.values()].flatMap((d) => d.interfaces.flatMap((i) => (i.tap ? [i.tap] : [])));
-  const actions = planReattach(network, view.domains.values(), readLinks(taps), readMtu(network.bridge));
-  if (actions.length === 0) return [];
-  const error = await applyReattach(runTool, actions);
-  if (error) problems.push(`re-attach to ${network.bridge}: ${error}`);
-  return [`re-attached ${actions.map((a) => `${a.tap} (${a.domain})`).join(", ")} to ${network.bridge}`];
 }
 
 /**

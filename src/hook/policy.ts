@@ -5,7 +5,7 @@ import type { DomainInfo } from "../libvirt/domain.js";
 import type { HookEvent } from "../libvirt/event.js";
 import type { NetworkHookData } from "../libvirt/network.js";
 import type { Correction } from "../host/view.js";
-import type { RuleSet } from "../rules/model.js";
+import type { RuleInterest } from "../plan/interest.js";
 
 export type Decision =
   | { readonly kind: "ignore"; readonly why: string }
@@ -33,12 +33,6 @@ export type Decision =
 export interface EventInput {
   readonly domain?: DomainInfo;
   readonly network?: NetworkHookData;
-}
-
-/** Names of domains that any rule targets by name: events of other domains cost nothing. */
-export interface RuleInterest {
-  readonly anyRules: boolean;
-  readonly domains: ReadonlySet<string>;
 }
 
 const ignore = (why: string): Decision => ({ kind: "ignore", why });
@@ -136,10 +130,3 @@ function portOwnerInterested(input: EventInput, interest: RuleInterest): boolean
 }
 
 /** What the rules name: decides which events matter before any XML is read. */
-export function interestOf(rules: RuleSet): RuleInterest {
-  const domains = new Set<string>();
-  for (const f of rules.forwards) if (f.target.kind === "domain") domains.add(f.target.name);
-  // egress/map (issue 29): their guests' events matter as a forward's do.
-  for (const e of rules.egress) if (e.target.kind === "domain") domains.add(e.target.name);
-  return { anyRules: rules.forwards.length + rules.masquerades.length + rules.accepts.length + rules.uplinks.length + rules.routes.length + rules.egress.length > 0, domains };
-}

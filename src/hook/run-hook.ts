@@ -14,13 +14,14 @@
 // compiled on first use, so an ignored event neither compiles nor runs any of
 // it, and starts no child process.
 import { hookEventFromArgv, type Driver } from "../libvirt/event.js";
-import { readRulesKeepingLastGood } from "../trust/last-good.js";
+import { readRulesKeepingLastGood } from "../effects/last-good.js";
 import { openLogSink } from "../effects/log.js";
 import type { Paths } from "../config/paths.js";
-import { decide, interestOf } from "./policy.js";
+import { decide } from "./policy.js";
+import { interestOf } from "../plan/interest.js";
 import { eventLabel, summaryLine } from "./outcome.js";
-import { readCachedInterest, rulesKey, writeCachedInterest } from "./interest-cache.js";
-import { runEventScripts } from "../guest-scripts/hook.js";
+import { readCachedInterest, rulesKey, writeCachedInterest } from "../effects/interest-cache.js";
+import { runEventScripts } from "./guest-scripts.js";
 import { coveredEarly } from "./covered-early.js";
 import { COVERED_NOTE } from "./coalesce.js";
 import type { Lock } from "../effects/lock.js";

@@ -5,7 +5,7 @@
 // of declared entries (plan/fixed-addresses.ts), so both refuse the same things.
 import { cidrContains, fromBig, toBig, type Family } from "../net/ip.js";
 import type { DhcpHost, NetworkInfo, NetworkSubnet } from "./network.js";
-import type { Lease } from "../status/leases.js";
+import type { Lease } from "./leases.js";
 import { escapeLine } from "../text/escape.js";
 
 export const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

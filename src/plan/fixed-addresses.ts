@@ -12,7 +12,7 @@ import { clashesWith, entryOf, hostXml, placeEntry, sameHost } from "../libvirt/
 import type { DhcpHost, NetworkInfo } from "../libvirt/network.js";
 import { error, type Diagnostic } from "../rules/diagnostic.js";
 import type { HostRule } from "../rules/model.js";
-import type { Lease } from "../status/leases.js";
+import type { Lease } from "../libvirt/leases.js";
 
 /** One network as the two places libvirt keeps it; either may be missing. */
 export interface NetworkSides {

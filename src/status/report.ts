@@ -10,7 +10,7 @@ import { positionOf } from "../rules/source.js";
 import type { Counter, CountersByOrigin, NftObservation } from "./counters.js";
 import { originKey } from "./counters.js";
 import type { DriftItem } from "./drift.js";
-import type { Lease } from "./leases.js";
+import type { Lease } from "../libvirt/leases.js";
 import { leaseFor, resolveNics } from "./target.js";
 
 export type StatusState = "live" | "waiting" | "failed" | "drifted";

@@ -5,7 +5,7 @@ import type { Family } from "../net/ip.js";
 import type { DomainInfo, DomainInterface } from "../libvirt/domain.js";
 import type { NetworkInfo } from "../libvirt/network.js";
 import type { HostView } from "../host/view.js";
-import type { Lease } from "./leases.js";
+import type { Lease } from "../libvirt/leases.js";
 
 export interface FixedAddress {
   readonly family: Family;

@@ -5,7 +5,7 @@
 // `nft monitor` that can touch ours (a flush, a deleted table or jump, rules
 // inserted above ours; in the tables events.ts names) — and reconciles
 // through the same path and lock as `virt-hooks apply`
-// (cli/reconcile-rules.ts). Idle, it only waits on two pipes: no polling.
+// (converge/converge.ts, its `watch` row). Idle, it only waits on two pipes: no polling.
 // Events are debounced, and a flood rate-limited (trigger.ts); a reconcile
 // that changes nothing is silent, one that repairs logs one line.
 import { join } from "node:path";
@@ -14,10 +14,11 @@ import { writeRecord } from "../effects/state-dir.js";
 import { openLogSink, type Level } from "../effects/log.js";
 import { startLineSource, type LineSource } from "../effects/line-source.js";
 import { summaryLine } from "../hook/outcome.js";
-import { loadContext } from "../cli/context.js";
-import { reconcileRules } from "../cli/reconcile-rules.js";
-import { hostsNote } from "../cli/converge-hosts.js";
-import { createBackoff } from "./backoff.js";
+import { loadContext } from "../converge/context.js";
+import { convergeAdmin } from "../converge/admin.js";
+import { OCCASIONS } from "../converge/occasion.js";
+import { hostsNote } from "../converge/host-entries.js";
+import { createBackoff } from "../effects/backoff.js";
 import { describeCauses } from "./causes.js";
 import { busLine, netfilterChange } from "./events.js";
 import { believeReloaded, DBUS_MATCHES, GET_NAME_OWNER_ARGS, parseOwnerReply, type Owner } from "./firewalld-owner.js";
@@ -78,12 +79,12 @@ export async function runWatch(paths: Paths): Promise<number> {
           problem("watch: the rule files have errors; nothing applied until they are fixed (virt-hooks check)");
           return;
         }
-        const result = await reconcileRules(ctx, paths, { dryRun: false });
+        const result = await convergeAdmin(OCCASIONS.watch, ctx, paths);
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
         const line = summaryLine(changed ? `watch: repaired ${Date.now() - firstAt} ms after ${describeCauses(why)}` : `watch: checked after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
         // virsh refusing a fixed address's change: said once, as a failed transaction is.
-        for (const p of result.hosts.problems) problem(`watch: ${p}`);
+        for (const p of [...result.hosts.problems, ...result.problems]) problem(`watch: ${p}`);
         if (failed) {
           problem(line.replace(/; \d+ ms$/, ""));
           trigger.poke("retry after a failed reconcile", retry.next());

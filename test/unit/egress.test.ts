@@ -176,7 +176,7 @@ describe("egress/map rendering (golden)", () => {
 
 describe("egress/map in the hook's interest", () => {
   it("a guest named only by egress or map is one whose events the hook acts on", async () => {
-    const { interestOf } = await import("../../src/hook/policy.js");
+    const { interestOf } = await import("../../src/plan/interest.js");
     const i = interestOf(compileText("egress from 203.0.113.5 for mail\nmap 203.0.113.6 to one@default\negress from 203.0.113.5 for 192.168.122.9").rules);
     expect(i.anyRules).toBe(true);
     expect([...i.domains].sort()).toEqual(["mail", "one"]);

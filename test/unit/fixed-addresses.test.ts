@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { planFixedAddresses, type NetworkSides, type OwnedHost } from "../../src/plan/fixed-addresses.js";
 import { resolvePlan } from "../../src/plan/resolve.js";
-import { netUpdateArgv } from "../../src/cli/converge-hosts.js";
+import { netUpdateArgv } from "../../src/converge/host-entries.js";
 import { readOwnedHosts, writeOwnedHosts } from "../../src/effects/state-store.js";
 import { formatDiagnostic } from "../../src/rules/diagnostic.js";
 import { formatSpan } from "../../src/rules/source.js";
@@ -246,20 +246,22 @@ describe("no hook reaches virsh", () => {
     return seen;
   }
 
-  it("hook/run-hook.ts and everything it loads never import cli/converge-hosts.ts or cli/reconcile-rules.ts", () => {
+  it("hook/run-hook.ts and everything it loads never import converge/host-entries.ts or converge/admin.ts", () => {
     const graph = reachable(join(SRC, "hook/run-hook.ts"));
     expect(graph.size).toBeGreaterThan(10);
     const rel = [...graph].map((f) => f.slice(SRC.length + 1));
-    expect(rel).not.toContain("cli/converge-hosts.ts");
-    expect(rel).not.toContain("cli/reconcile-rules.ts");
+    // It does enter the one door...
+    expect(rel).toContain("converge/converge.ts");
+    // ...without the step that calls virsh, which only the admin faces pass in.
+    expect(rel).not.toContain("converge/host-entries.ts");
+    expect(rel).not.toContain("converge/admin.ts");
     // And nothing a hook loads names virsh at all.
     for (const f of graph) expect(readFileSync(f, "utf8"), f).not.toMatch(/findTool\("virsh"\)|"net-update"/);
   });
 
-  it("the converger is reached from apply and the watcher", () => {
-    const files = readdirSync(join(SRC, "cli")).map((f) => join(SRC, "cli", f));
-    expect(files.some((f) => f.endsWith("converge-hosts.ts"))).toBe(true);
-    expect([...reachable(join(SRC, "watch/run-watch.ts"))].some((f) => f.endsWith("cli/converge-hosts.ts"))).toBe(true);
-    expect([...reachable(join(SRC, "cli/run-cli.ts"))].some((f) => f.endsWith("cli/converge-hosts.ts"))).toBe(true);
+  it("the converger is reached from apply and the watcher, through converge/admin.ts", () => {
+    expect(readdirSync(join(SRC, "converge"))).toContain("host-entries.ts");
+    expect([...reachable(join(SRC, "watch/run-watch.ts"))].some((f) => f.endsWith("converge/host-entries.ts"))).toBe(true);
+    expect([...reachable(join(SRC, "cli/run-cli.ts"))].some((f) => f.endsWith("converge/host-entries.ts"))).toBe(true);
   });
 });

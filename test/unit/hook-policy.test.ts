@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decide, type RuleInterest } from "../../src/hook/policy.js";
+import { decide } from "../../src/hook/policy.js";
+import type { RuleInterest } from "../../src/plan/interest.js";
 import { hookEventFromArgv, type Driver } from "../../src/libvirt/event.js";
 import { parseNetworkHookXml } from "../../src/libvirt/network.js";
 import { capturedEvents } from "../helpers/fixtures.js";

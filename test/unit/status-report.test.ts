@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { iptablesCounters, nftCounters, withoutCounters } from "../../src/status/counters.js";
 import { iptablesDrift, nftDrift } from "../../src/status/drift.js";
-import { parseLeases } from "../../src/status/leases.js";
+import { parseLeases } from "../../src/libvirt/leases.js";
 import { buildStatus } from "../../src/status/report.js";
 import { resolvePlan } from "../../src/plan/resolve.js";
 import { renderIptables } from "../../src/render/iptables.js";

@@ -1,7 +1,7 @@
 // The watcher's pure parts: what an event line means, when a burst becomes one
 // reconcile, and back-off that never makes a tight loop.
 import { describe, expect, it } from "vitest";
-import { createBackoff } from "../../src/watch/backoff.js";
+import { createBackoff } from "../../src/effects/backoff.js";
 import { describeCauses } from "../../src/watch/causes.js";
 import { busLine, netfilterChange } from "../../src/watch/events.js";
 import { believeReloaded, DBUS_MATCHES, parseOwnerReply } from "../../src/watch/firewalld-owner.js";

@@ -8,10 +8,10 @@
 // stale or damaged cache is simply not used. It can make an event cheaper,
 // never decide differently. (An exact comparison rather than a hash: loading
 // node:crypto alone cost more than the comparison of any real rules.d.)
-import { readJsonRecord, writeRecord } from "../effects/state-dir.js";
+import { readJsonRecord, writeRecord } from "./state-dir.js";
 import { join } from "node:path";
 import type { SourceFile } from "../rules/source.js";
-import type { RuleInterest } from "./policy.js";
+import type { RuleInterest } from "../plan/interest.js";
 
 const FILE = "interest.json";
 

@@ -3,7 +3,7 @@
 //
 // Never from a hook: libvirt runs hooks synchronously inside its own calls, so
 // a hook that calls libvirt deadlocks. Only the admin's reconcile path reaches
-// this (cli/reconcile-rules.ts: apply, its units, the watcher); a unit test
+// this (converge/admin.ts: apply, its units, the watcher); a unit test
 // checks that no module a hook loads imports it. It also runs outside the
 // firewall lock: `net-update --live` fires the network's `updated` hook, which
 // takes that lock, while virsh waits for the hook.
@@ -13,7 +13,7 @@ import { acquireLock } from "../effects/lock.js";
 import { findTool, type RunTool } from "../effects/exec.js";
 import { readTextIfAny } from "../effects/read-text.js";
 import { readHostView } from "../effects/libvirt-state.js";
-import { leaseReader } from "../status/leases.js";
+import { leaseReader } from "../effects/lease-reader.js";
 import { readOwnedHosts, writeOwnedHosts } from "../effects/state-store.js";
 import { hostXml, sameHost } from "../libvirt/dhcp-host.js";
 import { parseNetworkStatusXml, type NetworkInfo } from "../libvirt/network.js";
@@ -21,16 +21,10 @@ import type { HostView } from "../host/view.js";
 import { planFixedAddresses, type FixedAddressPlan, type HostChange, type HostEntryState, type NetworkSides, type OwnedHost } from "../plan/fixed-addresses.js";
 import { error, formatDiagnostic } from "../rules/diagnostic.js";
 import type { HostRule } from "../rules/model.js";
+import type { HostEntriesResult } from "./converge.js";
 
-export interface ConvergeResult {
-  readonly states: readonly HostEntryState[];
-  /** One line per change made (or, in a dry run, to make). */
-  readonly done: readonly string[];
-  /** Changes virsh refused, and record problems: for the log line. */
-  readonly problems: readonly string[];
-  /** Something was changed: the caller re-reads libvirt's status files. */
-  readonly changed: boolean;
-}
+/** What converging the `host` statements did (the type converge.ts reports). */
+export type ConvergeResult = HostEntriesResult;
 
 /** virsh net-update's argv for one change: never a shell; the XML is one argument. */
 export function netUpdateArgv(c: Pick<HostChange, "network" | "verb" | "entry" | "parentIndex" | "live" | "config">): string[] {

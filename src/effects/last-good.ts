@@ -6,9 +6,9 @@
 // which must pass the same trust check before it is read or written.
 import { basename, join } from "node:path";
 import type { SourceFile } from "../rules/source.js";
-import { byName, readRuleFiles, type RuleFiles } from "../effects/rules-files.js";
-import { readRecordAt, recordDirProblem, writeRecordAt } from "../effects/state-dir.js";
-import { trustPolicy, type TrustPolicy } from "./ownership.js";
+import { byName, readRuleFiles, type RuleFiles } from "./rules-files.js";
+import { readRecordAt, recordDirProblem, writeRecordAt } from "./state-dir.js";
+import { trustPolicy, type TrustPolicy } from "../trust/ownership.js";
 
 export const LAST_GOOD_FILE = "rules-last-good.json";
 const MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024;

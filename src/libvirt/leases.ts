@@ -1,8 +1,6 @@
-// dnsmasq's view of who has which address: /var/lib/libvirt/dnsmasq/<bridge>.status,
+// dnsmasq's view of who has which address (pure; effects/lease-reader.ts reads it): /var/lib/libvirt/dnsmasq/<bridge>.status,
 // a JSON list libvirt's leaseshelper keeps. Shown beside our fixed addresses
 // (forwards never follow leases: a lease that differs is a warning, not a fix).
-import { readTextIfAny } from "../effects/read-text.js";
-import { join } from "node:path";
 import { canonicalAddress } from "../net/ip.js";
 
 export interface Lease {
@@ -31,22 +29,4 @@ export function parseLeases(json: string): Lease[] {
     out.push({ ip, ...(mac ? { mac } : {}), ...(hostname ? { hostname } : {}), ...(expiry !== undefined ? { expiry } : {}) });
   }
   return out;
-}
-
-/** Leases per bridge, read once; a bridge without a status file has none. */
-export function leaseReader(dnsmasqDir: string): (bridge: string) => readonly Lease[] {
-  const cache = new Map<string, Lease[]>();
-  return (bridge) => {
-    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(bridge)) return [];
-    let leases = cache.get(bridge);
-    if (!leases) {
-      try {
-        leases = parseLeases(readTextIfAny(join(dnsmasqDir, `${bridge}.status`)) ?? "[]");
-      } catch {
-        leases = [];
-      }
-      cache.set(bridge, leases);
-    }
-    return leases;
-  };
 }

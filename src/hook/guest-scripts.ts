@@ -8,10 +8,10 @@ import { statSync } from "node:fs";
 import { formatEvent, hookEventFromArgv, type Driver } from "../libvirt/event.js";
 import type { Paths } from "../config/paths.js";
 import { openLogSink } from "../effects/log.js";
-import { objectDir } from "./plan.js";
-import type { ScriptsIo } from "./io.js";
+import { objectDir } from "../guest-scripts/plan.js";
+import type { ScriptsIo } from "../guest-scripts/io.js";
 
-export type { ScriptsIo } from "./io.js";
+export type { ScriptsIo } from "../guest-scripts/io.js";
 
 /**
  * Runs after our firewall work (`code` is its exit code) and returns the
