@@ -90,7 +90,7 @@ vh_kind() {
 }
 
 # vh_drop_leftover ROOT HOOK [restore]: DRIVER.d/00-previous-hook that is
-# itself virt-hooks (moved there by install.sh before 0.1.1, over a package or
+# itself virt-hooks (moved there by an earlier install.sh, over a package or
 # another prefix) runs a second, idle copy of the hook: removed. With
 # `restore` (removing the install that took its place) and HOOK gone, a live
 # one is put back instead: it was the hook before. Prints what it did.

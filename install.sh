@@ -262,8 +262,8 @@ do_install() {
   local kind said
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
-    # virt-hooks moved aside by an earlier install.sh: it ran idle (or, before
-    # 0.1.1, as the CLI, exiting 2) after the real hook.
+    # virt-hooks moved aside by an earlier install.sh: it runs idle after the
+    # real hook (earlier releases ran it as the CLI there: exit 2).
     said=$(vh_drop_leftover "$destdir" "$hooks_dir/$d")
     [ -z "$said" ] || say "$said"
     if ! is_ours "$hook"; then

@@ -67,8 +67,8 @@ async function main(): Promise<number> {
   const invokedAs = basename(process.argv0 || process.argv[0] || "virt-hooks");
   const paths = defaultPaths();
   const args = process.argv.slice(2);
-  // Run by libvirt from DRIVER.d/ (qemu.d/00-previous-hook is where install.sh
-  // before 0.1.1 moved a packaged or other-prefix hook) with its four hook
+  // Run by libvirt from DRIVER.d/ (qemu.d/00-previous-hook is where earlier
+  // install.sh releases moved a packaged or other-prefix hook) with its four hook
   // arguments: the CLI would exit 2 on them, and a non-zero exit refuses the
   // guest's start and kills it on reconnect. The main hook DRIVER already did
   // the work, so: one warning line, exit 0 (install.sh and the packages remove

@@ -21,7 +21,7 @@ vh_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 # Before unpacking: dpkg and rpm would silently replace an admin's hook with
 # ours. virt-hooks of any other install (install.sh under any prefix, a copy,
 # one whose executable is gone) is replaced, never kept as a previous hook:
-# there it would run a second time (before 0.1.1: as the CLI, exit 2, refusing
+# there it would run a second time (in earlier releases: as the CLI, exit 2, refusing
 # every guest start).
 vh_hooks_aside() {
   for d in qemu network; do
@@ -30,16 +30,19 @@ vh_hooks_aside() {
     [ -z "$said" ] || echo "virt-hooks: $said"
     kind=$(vh_kind "" "$h")
     case "$kind" in
-      none|"virt-hooks $VH_BIN") continue ;;
+      none|"virt-hooks $VH_BIN"|"leftover $VH_BIN") continue ;;
       "virt-hooks $h")
         echo "virt-hooks: $h was a copy of the virt-hooks executable; the package's hook replaces it" >&2
         continue ;;
-      "virt-hooks "*/sbin/virt-hooks|"leftover "*/sbin/virt-hooks)
-        target=${kind#* }
-        echo "virt-hooks: $h pointed at $target (an install.sh install); the package's hook replaces it: remove the rest of that install with its ./install.sh --uninstall --prefix ${target%/sbin/virt-hooks}" >&2
-        continue ;;
       "virt-hooks "*|"leftover "*)
-        echo "virt-hooks: $h pointed at ${kind#* } (virt-hooks); the package's hook replaces it" >&2
+        target=${kind#* }
+        # install.sh's executable lives in PREFIX's sbin directory (matched on
+        # the directory: lintian takes a full such path in a maintainer
+        # script for this package's own executable, misplaced).
+        case ${target%/*} in
+          */sbin) echo "virt-hooks: $h pointed at $target (an install.sh install); the package's hook replaces it: remove the rest of that install with its ./install.sh --uninstall --prefix ${target%/*/*}" >&2 ;;
+          *) echo "virt-hooks: $h pointed at $target (virt-hooks); the package's hook replaces it" >&2 ;;
+        esac
         continue ;;
     esac
     if vh_exists "$h.d/$VH_PREVIOUS"; then
