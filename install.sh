@@ -193,7 +193,9 @@ packaged() {
       *) echo "the package virt-hooks (dpkg: $st; apt remove virt-hooks)"; return 0 ;;
     esac
   fi
-  if command -v rpm >/dev/null && { [ -d "$destdir/var/lib/rpm" ] || [ -d "$destdir/usr/lib/sysimage/rpm" ]; } \
+  # Only where rpm's database is (/var/lib/rpm, /usr/lib/sysimage/rpm; Debian's
+  # rpm: ~/.rpmdb): a query elsewhere would create an empty one.
+  if command -v rpm >/dev/null && st=$(rpm --eval '%_dbpath' 2>/dev/null) && [ -n "$st" ] && [ -d "$destdir$st" ] \
     && rpm --root "${destdir:-/}" -q virt-hooks >/dev/null 2>&1; then
     echo "the package virt-hooks (rpm; dnf remove virt-hooks)"
     return 0

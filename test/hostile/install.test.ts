@@ -170,6 +170,11 @@ let tarTop: string;
 
 beforeAll(() => {
   if (!existsSync(EXE)) throw new Error(`${EXE} is missing: run npm run build first`);
+  // Debian's rpm (rpmbuild, rpm --root): installed here when missing, as package.test.ts does.
+  if (run("sh", ["-c", "command -v rpmbuild"]).code !== 0) {
+    const r = run("sh", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rpm >/dev/null"], { env: process.env });
+    if (r.code !== 0) throw new Error(`apt-get install rpm: ${r.stderr}`);
+  }
   for (const t of ["dpkg", "rpm", "rpmbuild", "chroot", "unshare"]) {
     if (run("sh", ["-c", 'command -v "$1"', "sh", t]).code !== 0) throw new Error(`${t} is missing (apt-get install dpkg rpm coreutils util-linux)`);
   }
@@ -231,6 +236,17 @@ describe("install.sh never demotes another virt-hooks", () => {
     ok(dpkg(root, "-P", "virt-hooks"));
     // (dpkg removes the then empty hooks directory too: on a real host libvirt's package owns it.)
     expect(existsSync(join(root, HOOKS)) ? readdirSync(join(root, HOOKS)) : []).toEqual([]);
+  });
+
+  it("over the .rpm (rpm --root): refused before anything is written; the packaged hooks stay", () => {
+    const root = scratchRoot();
+    ok(rpm(root, "-i", rpmFile));
+    const before = installed(root);
+    const r = installSh(root);
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toContain("virt-hooks is installed by the package virt-hooks (rpm");
+    expect(installed(root)).toEqual(before);
+    hooksAre(root, "/usr/sbin/virt-hooks");
   });
 
   it("--prefix /opt/b over --prefix /usr/local: refused, nothing written; uninstalling /opt/b leaves /usr/local's hooks, then /usr/local's uninstall leaves nothing", () => {
