@@ -129,17 +129,26 @@ install_units() {
   fi
 }
 
+# $1: "shared" when another virt-hooks (the package) is the hook: the units'
+# names are its too, so they are not disabled or stopped (that would switch off
+# its units); once our files are gone systemd loads its, and running ones are
+# restarted onto its executable.
 uninstall_units() {
   local u present=()
   if systemd_live; then
     for u in "${units[@]}"; do [ -e "$units_staged/$u" ] && present+=("$u"); done
-    if [ "${#present[@]}" -gt 0 ]; then
+    if [ "${#present[@]}" -gt 0 ] && [ "${1:-}" != shared ]; then
       systemctl disable --now --quiet "${present[@]}" || say "could not disable ${present[*]} (see above)"
     fi
   fi
   for u in "${units[@]}" "$dropin"; do rm -f "$units_staged/$u"; done
   rmdir "$units_staged/$(dirname "$dropin")" 2>/dev/null || true
-  if systemd_live; then systemctl daemon-reload; fi
+  if systemd_live; then
+    systemctl daemon-reload
+    if [ "${#present[@]}" -gt 0 ] && [ "${1:-}" = shared ]; then
+      systemctl try-restart "${present[@]}" || say "could not restart ${present[*]} (see above)"
+    fi
+  fi
 }
 
 # Manual pages gzipped as distributions ship them (-n: no name or time
@@ -306,9 +315,14 @@ do_install() {
 }
 
 do_uninstall() {
+  local d said others=() shared=
+  for d in "${drivers[@]}"; do
+    if ! is_ours "$hooks/$d"; then
+      case "$(vh_kind "$destdir" "$hooks_dir/$d")" in "virt-hooks "*) shared=shared ;; esac
+    fi
+  done
   # Units first, so the timer cannot put back what flush removes below.
-  uninstall_units
-  local d said others=()
+  uninstall_units "$shared"
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
     if is_ours "$hook"; then rm -f "$hook"; fi

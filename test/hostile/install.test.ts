@@ -265,6 +265,31 @@ describe("install.sh never demotes another virt-hooks", () => {
     expect(snapshot(root)).toEqual({});
   });
 
+  it("--uninstall while another virt-hooks is the hook (live, private mount namespace): its units are not disabled or stopped, they are restarted onto it", () => {
+    // The live system as install.sh sees it (systemd running), inside a private
+    // mount namespace: tmpfs over libvirt's config, /usr/local, /opt and
+    // /run/systemd; a systemctl that records its calls.
+    const fake = temp("vh-systemctl-");
+    writeFileSync(join(fake, "systemctl"), `#!/bin/sh\necho "$*" >>${fake}/calls\n`, { mode: 0o755 });
+    const script = [
+      "set -eu",
+      "for d in /etc/libvirt /usr/local /opt /run/systemd; do mkdir -p \"$d\"; mount -t tmpfs -o mode=0755 tmpfs \"$d\"; done",
+      "mkdir -p /run/systemd/system /opt/b/sbin",
+      'bash "$1/install.sh" --no-build --no-reload >/dev/null',
+      // The other install takes the hooks over, as the .deb does over install.sh.
+      'cp "$2" /opt/b/sbin/virt-hooks',
+      "for d in qemu network; do ln -sfn /opt/b/sbin/virt-hooks /etc/libvirt/hooks/$d; done",
+      ': >"$3/calls"',
+      'bash "$1/install.sh" --no-build --no-reload --uninstall',
+      "readlink /etc/libvirt/hooks/qemu /etc/libvirt/hooks/network",
+    ].join("\n");
+    const r = ok(run("unshare", ["-m", "--propagation", "private", "-n", "bash", "-c", script, "bash", TREE, EXE, fake], { env: { PATH: `${fake}:${SYSTEM_PATH}`, LC_ALL: "C" }, timeout: 60_000 }));
+    expect(lines(r.stdout).slice(-2)).toEqual(["/opt/b/sbin/virt-hooks", "/opt/b/sbin/virt-hooks"]);
+    const calls = readFileSync(join(fake, "calls"), "utf8");
+    expect(calls).not.toMatch(/disable/);
+    expect(calls).toMatch(/^try-restart virt-hooks-apply\.service virt-hooks-apply\.timer virt-hooks-reapply\.service virt-hooks-watch\.service$/m);
+  });
+
   it("a relative symlink to this install's executable is this install (idempotent), one to another prefix is not", () => {
     const root = temp("vh-rel-");
     ok(installSh(root));
@@ -325,6 +350,9 @@ describe("the packages never keep a virt-hooks as a previous hook", () => {
     rmSync(join(root, HOOKS, "network"));
     symlinkSync("../../../usr/local/sbin/virt-hooks", join(root, HOOKS, "network"));
     symlinkSync("/usr/local/sbin/virt-hooks", join(root, HOOKS, "qemu.d/00-previous-hook")); // an old release's mistake
+    // Debian's optional staff group (/etc/staff-group-for-usr-local): /usr/local/sbin 2775 root:staff.
+    chownSync(join(root, "usr/local/sbin"), 0, 50);
+    chmodSync(join(root, "usr/local/sbin"), 0o2775);
     const i = dpkg(root, "-i", deb);
     expect(i.code, i.stderr).toBe(0);
     expect(i.stderr).toContain("/etc/libvirt/hooks/qemu pointed at /usr/local/sbin/virt-hooks (an install.sh install)");
