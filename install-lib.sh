@@ -15,7 +15,8 @@
 # staging) and writable by no one else: a file someone else controls could be
 # swapped between the check and the read for a FIFO (the installer would hang)
 # or a forgery, so it is never read and counts as the administrator's own
-# (moved aside, kept working, as any other hook).
+# (moved aside, kept working, as any other hook), unless it sits where
+# install.sh puts virt-hooks (see vh_kind).
 
 VH_MARK='virt-hooks: internal error: '
 VH_PREVIOUS=00-previous-hook
@@ -82,11 +83,18 @@ vh_kind() {
   # ownership check sees the real ones and TARGET compares with an install path.
   _vk_d=$(cd -P -- "$(dirname -- "$_vk_p")" 2>/dev/null && pwd -P) || { echo other; return 0; }
   _vk_p=${_vk_d%/}/${_vk_p##*/}
-  if vh_root_only "${_vk_r:-/}" "$_vk_p" && vh_is_executable "$_vk_p"; then
-    echo "virt-hooks ${_vk_p#"$_vk_r"}"
-  else
-    echo other
+  if vh_root_only "${_vk_r:-/}" "$_vk_p"; then
+    if vh_is_executable "$_vk_p"; then echo "virt-hooks ${_vk_p#"$_vk_r"}"; else echo other; fi
+    return 0
   fi
+  # Not read. A link to install.sh's layout, PREFIX/sbin/virt-hooks, is still
+  # taken for virt-hooks by that path, as earlier releases did: Debian's
+  # optional staff group may write /usr/local/sbin (2775 root:staff), and a
+  # release older than this one, moved aside, exits 2 on every event.
+  case $_vk_p in
+    */sbin/virt-hooks) echo "virt-hooks ${_vk_p#"$_vk_r"}" ;;
+    *) echo other ;;
+  esac
 }
 
 # vh_drop_leftover ROOT HOOK [restore]: DRIVER.d/00-previous-hook that is
