@@ -56,6 +56,8 @@ while [ $# -gt 0 ]; do
 done
 
 here=$(cd "$(dirname "$0")" && pwd)
+# vh_kind, vh_drop_leftover: how a hook is recognised as virt-hooks, shared with the packages.
+. "$here/install-lib.sh"
 destdir=${DESTDIR:-}
 destdir=${destdir%/}                    # DESTDIR=/ is the live system
 [ -n "$destdir" ] && reload=0
@@ -71,7 +73,7 @@ for entry in "$here"/hooks/*; do
 done
 [ ${#drivers[@]} -gt 0 ] || { echo "install.sh: no hook entry points under hooks/ (is this a complete checkout?)" >&2; exit 1; }
 note=README.virt-hooks
-previous_name=00-previous-hook          # an admin's own hook, kept working under DRIVER.d/
+previous_name=$VH_PREVIOUS              # an admin's own hook, kept working under DRIVER.d/
 units_staged="$destdir${unit_dir:-$prefix/lib/systemd/system}"
 units=(virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service virt-hooks-watch.service)
 dropin=virt-hooks-.service.d/sandbox.conf  # shared by every virt-hooks-*.service
@@ -127,17 +129,26 @@ install_units() {
   fi
 }
 
+# $1: "shared" when another virt-hooks (the package) is the hook: the units'
+# names are its too, so they are not disabled or stopped (that would switch off
+# its units); once our files are gone systemd loads its, and running ones are
+# restarted onto its executable.
 uninstall_units() {
   local u present=()
   if systemd_live; then
     for u in "${units[@]}"; do [ -e "$units_staged/$u" ] && present+=("$u"); done
-    if [ "${#present[@]}" -gt 0 ]; then
+    if [ "${#present[@]}" -gt 0 ] && [ "${1:-}" != shared ]; then
       systemctl disable --now --quiet "${present[@]}" || say "could not disable ${present[*]} (see above)"
     fi
   fi
   for u in "${units[@]}" "$dropin"; do rm -f "$units_staged/$u"; done
   rmdir "$units_staged/$(dirname "$dropin")" 2>/dev/null || true
-  if systemd_live; then systemctl daemon-reload; fi
+  if systemd_live; then
+    systemctl daemon-reload
+    if [ "${#present[@]}" -gt 0 ] && [ "${1:-}" = shared ]; then
+      systemctl try-restart "${present[@]}" || say "could not restart ${present[*]} (see above)"
+    fi
+  fi
 }
 
 # Manual pages gzipped as distributions ship them (-n: no name or time
@@ -166,10 +177,80 @@ uninstall_docs() {
   rm -f "$completion_staged"
 }
 
-is_ours() { [ -L "$1" ] && [ "$(readlink "$1")" = "$bin" ]; }
+# This install's own hook: our symlink, even dangling (its executable removed by
+# hand), or any path that leads to this install's executable.
+is_ours() {
+  [ -L "$1" ] && [ "$(readlink "$1")" = "$bin" ] && return 0
+  [ -e "$bin_staged" ] || return 1
+  # Both sides canonical, inside DESTDIR, as vh_kind reports a target.
+  local root dir
+  root=$(cd -P "${destdir:-/}" && pwd -P)
+  dir=$(cd -P "$(dirname "$bin_staged")" && pwd -P)
+  [ "$(vh_kind "$destdir" "${1#"$destdir"}")" = "virt-hooks ${dir#"${root%/}"}/virt-hooks" ]
+}
+
+# The package manager's virt-hooks (installed, half-installed or unpacked:
+# anything but gone), printed with how to remove it. Its files are dpkg's or
+# rpm's: install.sh writing over them would be undone by its next upgrade, and
+# its removal would take this install's hooks with it.
+packaged() {
+  local st
+  if command -v dpkg-query >/dev/null && [ -e "$destdir/var/lib/dpkg/status" ]; then
+    st=$(dpkg-query --admindir="$destdir/var/lib/dpkg" -W -f='${db:Status-Status}' virt-hooks 2>/dev/null) || st=
+    case "$st" in
+      ""|not-installed|config-files) ;;
+      *) echo "the package virt-hooks (dpkg: $st; apt remove virt-hooks)"; return 0 ;;
+    esac
+  fi
+  # Only where rpm's database is (/var/lib/rpm, /usr/lib/sysimage/rpm; Debian's
+  # rpm: ~/.rpmdb): a query elsewhere would create an empty one.
+  if command -v rpm >/dev/null && st=$(rpm --eval '%_dbpath' 2>/dev/null) && [ -n "$st" ] && [ -d "$destdir$st" ] \
+    && rpm --root "${destdir:-/}" -q virt-hooks >/dev/null 2>&1; then
+    echo "the package virt-hooks (rpm; dnf remove virt-hooks)"
+    return 0
+  fi
+  return 1
+}
+
+# Before anything is written: never demote another virt-hooks (the package,
+# another prefix, a copy) to a previous hook, where it would exit 2 on every
+# event and refuse every guest start; never stand beside it either (two
+# installs, one set of unit names). Refuses, changing nothing.
+preflight() {
+  local d kind pkg prev
+  if pkg=$(packaged); then
+    echo "install.sh: virt-hooks is installed by $pkg: upgrade it with the package manager, or remove the package first, then run ./install.sh" >&2
+    exit 1
+  fi
+  for d in "${drivers[@]}"; do
+    is_ours "$hooks/$d" && continue
+    kind=$(vh_kind "$destdir" "$hooks_dir/$d")
+    case "$kind" in
+      "virt-hooks $hooks_dir/$d")
+        echo "install.sh: $hooks_dir/$d is a copy of the virt-hooks executable: remove it (rm $hooks_dir/$d), then run ./install.sh again" >&2
+        exit 1 ;;
+      "virt-hooks "*/sbin/virt-hooks)
+        local other=${kind#virt-hooks }
+        echo "install.sh: $hooks_dir/$d is already virt-hooks, installed with --prefix ${other%/sbin/virt-hooks} ($hooks_dir/$d -> $other): upgrade it with ./install.sh --prefix ${other%/sbin/virt-hooks}, or remove it first with ./install.sh --uninstall --prefix ${other%/sbin/virt-hooks}" >&2
+        exit 1 ;;
+      "virt-hooks "*)
+        echo "install.sh: $hooks_dir/$d is already virt-hooks (-> ${kind#virt-hooks }): remove that hook first, then run ./install.sh again" >&2
+        exit 1 ;;
+      other)
+        prev=$(vh_kind "$destdir" "$hooks_dir/$d.d/$previous_name")
+        case "$prev" in
+          none|"virt-hooks "*|"leftover "*) ;;   # a leftover of ours is removed below
+          *)
+            echo "install.sh: $hooks/$d exists and $hooks/$d.d/$previous_name too; move one of them aside and run again" >&2
+            exit 1 ;;
+        esac ;;
+    esac
+  done
+}
 
 do_install() {
   local src="$here/dist/virt-hooks"
+  preflight
   if [ "$build" = 0 ]; then
     [ -x "$src" ] || { echo "install.sh: --no-build: $src is missing (npm run build)" >&2; exit 1; }
   elif [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ]; then
@@ -189,20 +270,25 @@ do_install() {
   say "installed $bin"
 
   install -d -m 0755 "$hooks"
+  local kind said
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
-    if [ -e "$hook" ] || [ -L "$hook" ]; then
-      if ! is_ours "$hook"; then
-        # Never clobber an admin's hook: libvirt (>= 6.5) runs DRIVER.d/* after
-        # the main hook with the same arguments and input, so it keeps working there.
-        install -d -m 0755 "$hooks/$d.d"
-        if [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; then
-          echo "install.sh: $hook exists and $hooks/$d.d/$previous_name too; move one of them aside and run again" >&2
-          exit 1
-        fi
-        mv "$hook" "$hooks/$d.d/$previous_name"
-        say "your existing $hook now runs as $hooks_dir/$d.d/$previous_name (libvirt runs $d.d/* after the main hook)"
-      fi
+    # virt-hooks moved aside by an earlier install.sh: it runs idle after the
+    # real hook (earlier releases ran it as the CLI there: exit 2).
+    said=$(vh_drop_leftover "$destdir" "$hooks_dir/$d")
+    [ -z "$said" ] || say "$said"
+    if ! is_ours "$hook"; then
+      kind=$(vh_kind "$destdir" "$hooks_dir/$d")
+      case "$kind" in
+        other)
+          # Never clobber an admin's hook: libvirt (>= 6.5) runs DRIVER.d/* after
+          # the main hook with the same arguments and input, so it keeps working there.
+          install -d -m 0755 "$hooks/$d.d"
+          mv "$hook" "$hooks/$d.d/$previous_name"
+          say "your existing $hooks_dir/$d now runs as $hooks_dir/$d.d/$previous_name (libvirt runs $d.d/* after the main hook)" ;;
+        "leftover "*)
+          say "$hooks_dir/$d pointed at ${kind#leftover }, which is gone (an earlier install): replaced" ;;
+      esac
     fi
     ln -sfn "$bin" "$hook"
     if [ -f "$here/hooks/$d.d/$note" ]; then
@@ -229,24 +315,43 @@ do_install() {
 }
 
 do_uninstall() {
+  local d said others=() shared=
+  for d in "${drivers[@]}"; do
+    if ! is_ours "$hooks/$d"; then
+      case "$(vh_kind "$destdir" "$hooks_dir/$d")" in "virt-hooks "*) shared=shared ;; esac
+    fi
+  done
   # Units first, so the timer cannot put back what flush removes below.
-  uninstall_units
+  uninstall_units "$shared"
   for d in "${drivers[@]}"; do
     local hook="$hooks/$d"
     if is_ours "$hook"; then rm -f "$hook"; fi
-    rm -f "$hooks/$d.d/$note"
-    # -L too: an admin's hook may be a symlink, even a dangling one.
-    if { [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; } && [ ! -e "$hook" ] && [ ! -L "$hook" ]; then
-      mv "$hooks/$d.d/$previous_name" "$hook"
-      say "restored your previous $hook"
-    fi
-    rmdir "$hooks/$d.d" 2>/dev/null || true   # only when empty: per-guest scripts stay
+    said=$(vh_drop_leftover "$destdir" "$hooks_dir/$d" restore)
+    [ -z "$said" ] || say "$said"
+    case "$(vh_kind "$destdir" "$hooks_dir/$d")" in
+      "virt-hooks "*)
+        # Another virt-hooks (the package, another prefix) is the hook: its
+        # notes, examples and firewall chains are its own.
+        others+=("$d") ;;
+      *)
+        rm -f "$hooks/$d.d/$note"
+        # -L too: an admin's hook may be a symlink, even a dangling one.
+        if { [ -e "$hooks/$d.d/$previous_name" ] || [ -L "$hooks/$d.d/$previous_name" ]; } && [ ! -e "$hook" ] && [ ! -L "$hook" ]; then
+          mv "$hooks/$d.d/$previous_name" "$hook"
+          say "restored your previous $hook"
+        fi
+        rmdir "$hooks/$d.d" 2>/dev/null || true ;;  # only when empty: per-guest scripts stay
+    esac
   done
-  # Hooks gone, so no event re-applies behind flush's back.
-  if [ "$reload" = 1 ] && [ -x "$bin_staged" ]; then
-    "$bin_staged" flush || say "could not remove our firewall chains (see above)"
+  if [ ${#others[@]} -gt 0 ]; then
+    say "kept what another virt-hooks uses: it is the hook ${others[*]/#/$hooks_dir/} (its firewall chains, notes and examples stay)"
+  else
+    # Hooks gone, so no event re-applies behind flush's back.
+    if [ "$reload" = 1 ] && [ -x "$bin_staged" ]; then
+      "$bin_staged" flush || say "could not remove our firewall chains (see above)"
+    fi
+    rm -f "$hooks"/rules.d/*.rules.example
   fi
-  rm -f "$hooks"/rules.d/*.rules.example
   if rmdir "$hooks/rules.d" 2>/dev/null; then :; elif [ -d "$hooks/rules.d" ]; then say "kept $hooks_dir/rules.d: it holds your rule files"; fi
   uninstall_docs
   rm -f "$bin_staged"

@@ -8,8 +8,9 @@
 // second bundle compiled on first use (.ci/build.mjs, "Deferred code"):
 // a hook call never compiles the CLI, nor an ignored event the firewall code.
 import { fstatSync, readSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { defaultPaths } from "./config/paths.js";
+import { openLogSink } from "./effects/log.js";
 import { HOOK_DRIVERS, type Driver } from "./libvirt/event.js";
 import { runHook } from "./hook/run-hook.js";
 import { escapeText } from "./text/escape.js";
@@ -67,6 +68,21 @@ async function main(): Promise<number> {
   const invokedAs = basename(process.argv0 || process.argv[0] || "virt-hooks");
   const paths = defaultPaths();
   const args = process.argv.slice(2);
+  // Run by libvirt from DRIVER.d/ (qemu.d/00-previous-hook is where earlier
+  // install.sh releases moved a packaged or other-prefix hook) with its four hook
+  // arguments: the CLI would exit 2 on them, and a non-zero exit refuses the
+  // guest's start and kills it on reconnect. The main hook DRIVER already did
+  // the work, so: one warning line, exit 0 (install.sh and the packages remove
+  // such a leftover).
+  const from = basename(dirname(process.argv0 || ""));
+  if (args.length === 4 && from.endsWith(".d") && (HOOK_DRIVERS as readonly string[]).includes(from.slice(0, -2))) {
+    await readStdin();
+    const driver = from.slice(0, -2);
+    await openLogSink(paths).write("warning", [
+      `${driver} hook run as ${from}/${invokedAs}, a leftover copy of this hook: did nothing (the ${driver} hook does the work); remove ${process.argv0}`,
+    ]);
+    return 0;
+  }
   if ((HOOK_DRIVERS as readonly string[]).includes(invokedAs)) {
     return runHook(invokedAs as Driver, args, paths, {
       stdin: readStdin,
@@ -93,6 +109,9 @@ async function main(): Promise<number> {
       process.stderr.write(`virt-hooks: ${e.message}\nTry: virt-hooks --help\n`);
       return EXIT.usage;
     }
+    // "virt-hooks: internal error: " is also the fingerprint install.sh and the
+    // packages read (never run) to recognise this executable under any name
+    // (install-lib.sh): every build since the first carries it; keep it as is.
     process.stderr.write(`virt-hooks: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT.applyFailed;
   }

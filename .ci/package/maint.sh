@@ -1,13 +1,13 @@
 # Shared by every maintainer script of the .deb and scriptlet of the .rpm:
-# .ci/package.sh puts this in front of each deb.* and rpm.* body. The same
-# rules as install.sh, for a package manager: an admin's own hook is moved to
-# DRIVER.d/00-previous-hook (libvirt >= 6.5 runs it after ours, same arguments
-# and input) and put back on removal; systemctl only when systemd runs; the
+# .ci/package.sh puts install-lib.sh (vh_kind: what a hook is) and this in
+# front of each deb.* and rpm.* body. The same rules as install.sh, for a
+# package manager: an admin's own hook is moved to DRIVER.d/00-previous-hook
+# (libvirt >= 6.5 runs it after ours, same arguments and input) and put back on
+# removal; virt-hooks itself never is; systemctl only when systemd runs; the
 # firewall is touched only when libvirt runs (never in a chroot or image build).
 set -e
 VH_HOOKS=/etc/libvirt/hooks
 VH_BIN=/usr/sbin/virt-hooks
-VH_PREVIOUS=00-previous-hook
 VH_UNITS="virt-hooks-apply.service virt-hooks-apply.timer virt-hooks-reapply.service virt-hooks-watch.service"
 # apply.service runs at boot and after the firewall's and libvirt's services
 # start (WantedBy=); the timer re-checks every minute; reapply follows their
@@ -18,34 +18,50 @@ VH_DAEMONS="libvirtd virtqemud virtnetworkd"
 vh_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 vh_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 
-# Before unpacking: dpkg and rpm would silently replace an admin's hook with ours.
+# Before unpacking: dpkg and rpm would silently replace an admin's hook with
+# ours. virt-hooks of any other install (install.sh under any prefix, a copy,
+# one whose executable is gone) is replaced, never kept as a previous hook:
+# there it would run a second time (in earlier releases: as the CLI, exit 2, refusing
+# every guest start).
 vh_hooks_aside() {
   for d in qemu network; do
     h=$VH_HOOKS/$d
-    target=$(readlink "$h" 2>/dev/null || true)
-    case "$target" in
-      "$VH_BIN") continue ;;
-      /*/virt-hooks)
-        # Ours, from install.sh under another prefix: replaced, not kept beside ours.
-        echo "virt-hooks: $h pointed at $target (an install.sh install); the package's hook replaces it: remove the rest of that install with its ./install.sh --uninstall --prefix ${target%/*/virt-hooks}" >&2
+    said=$(vh_drop_leftover "" "$h")
+    [ -z "$said" ] || echo "virt-hooks: $said"
+    kind=$(vh_kind "" "$h")
+    case "$kind" in
+      none|"virt-hooks $VH_BIN"|"leftover $VH_BIN") continue ;;
+      "virt-hooks $h")
+        echo "virt-hooks: $h was a copy of the virt-hooks executable; the package's hook replaces it" >&2
+        continue ;;
+      "virt-hooks "*|"leftover "*)
+        target=${kind#* }
+        # install.sh's executable lives in PREFIX's sbin directory (matched on
+        # the directory: lintian takes a full such path in a maintainer
+        # script for this package's own executable, misplaced).
+        case ${target%/*} in
+          */sbin) echo "virt-hooks: $h pointed at $target (an install.sh install); the package's hook replaces it: remove the rest of that install with its ./install.sh --uninstall --prefix ${target%/*/*}" >&2 ;;
+          *) echo "virt-hooks: $h pointed at $target (virt-hooks); the package's hook replaces it" >&2 ;;
+        esac
         continue ;;
     esac
-    if vh_exists "$h"; then
-      if vh_exists "$h.d/$VH_PREVIOUS"; then
-        echo "virt-hooks: $h exists and $h.d/$VH_PREVIOUS too; move one of them aside and install again" >&2
-        exit 1
-      fi
-      mkdir -p "$h.d"
-      mv "$h" "$h.d/$VH_PREVIOUS"
-      echo "virt-hooks: your existing $h now runs as $h.d/$VH_PREVIOUS"
+    if vh_exists "$h.d/$VH_PREVIOUS"; then
+      echo "virt-hooks: $h exists and $h.d/$VH_PREVIOUS too; move one of them aside and install again" >&2
+      exit 1
     fi
+    mkdir -p "$h.d"
+    mv "$h" "$h.d/$VH_PREVIOUS"
+    echo "virt-hooks: your existing $h now runs as $h.d/$VH_PREVIOUS"
   done
 }
 
-# After our files are gone: the admin's hook back where it was.
+# After our files are gone: the admin's hook back where it was (a virt-hooks
+# left there by an earlier install.sh is removed, not made the hook).
 vh_hooks_restore() {
   for d in qemu network; do
     h=$VH_HOOKS/$d
+    said=$(vh_drop_leftover "" "$h" restore)
+    [ -z "$said" ] || echo "virt-hooks: $said"
     if vh_exists "$h.d/$VH_PREVIOUS" && ! vh_exists "$h"; then
       mv "$h.d/$VH_PREVIOUS" "$h"
       rmdir "$h.d" 2>/dev/null || true

@@ -36,7 +36,8 @@ const fig = (k: string, v: unknown) => console.log(`package: ${k} = ${v}`);
 /** The commands the scriptlets use, with their libraries, so rpm --root can run them in the scratch root. */
 function scratchRoot(): string {
   const root = temp("vh-rpmroot-");
-  for (const b of ["sh", "mkdir", "mv", "readlink", "rmdir", "rm", "cat"]) {
+  // install-lib.sh's vh_kind reads what a hook is with id, stat, head, tr, grep and dirname.
+  for (const b of ["sh", "mkdir", "mv", "readlink", "rmdir", "rm", "cat", "id", "stat", "head", "tr", "grep", "dirname"]) {
     const path = sh(`readlink -f "$(command -v ${b})"`).stdout.trim();
     const libs = lines(sh(`ldd ${path} | grep -o '/[^ ]*'`).stdout);
     for (const f of [path, ...libs]) {
@@ -112,7 +113,8 @@ describe("npm run package", () => {
       if (l.startsWith("virt-hooks:")) expect(overrides.slice(0, i).reverse().find((p) => !p.startsWith("virt-hooks:")), l).toMatch(/^# /);
     });
     fig("lintian overrides", overrides.filter((l) => l.startsWith("virt-hooks:")).length);
-  });
+    // lintian reads the 120 MB executable: ~40 s here, twice that while other work shares the cores.
+  }, 180_000);
 
   it("the packaged executable is the built one, unstripped, and runs; hooks and units point at /usr/sbin", () => {
     const x = temp("vh-debx-");
@@ -225,7 +227,8 @@ describe("npm run package", () => {
     // Nothing of ours left but the admin's edited example, which rpm keeps as .rpmsave.
     const left = lines(sh(`cd ${root} && find . -path ./var -prune -o -path ./usr/lib/sysimage -prune -o \\( -name '*virt-hooks*' -o -name '00-previous-hook' -o -name 'qemu.d' -o -name '*.rules*' \\) -print`).stdout);
     expect(left).toEqual(["./etc/libvirt/hooks/rules.d/10-publish-guest-ports.rules.example.rpmsave"]);
-  });
+    // It builds the next revision's .rpm (~50 s here, more on a busy machine).
+  }, 240_000);
 
   it("a hook of an earlier install.sh install (another prefix) is replaced, not kept as the admin's", () => {
     const root = scratchRoot();
