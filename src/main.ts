@@ -111,7 +111,7 @@ async function main(): Promise<number> {
     }
     // "virt-hooks: internal error: " is also the fingerprint install.sh and the
     // packages read (never run) to recognise this executable under any name
-    // (install-lib.sh): every build since the first carries it; keep it as is.
+    // (install.sh, its vh-lib block): every build since the first carries it; keep it as is.
     process.stderr.write(`virt-hooks: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT.applyFailed;
   }

@@ -1,5 +1,5 @@
 # Shared by every maintainer script of the .deb and scriptlet of the .rpm:
-# .ci/package.sh puts install-lib.sh (vh_kind: what a hook is) and this in
+# .ci/package.sh puts install.sh's vh-lib block (vh_kind: what a hook is) and this in
 # front of each deb.* and rpm.* body. The same rules as install.sh, for a
 # package manager: an admin's own hook is moved to DRIVER.d/00-previous-hook
 # (libvirt >= 6.5 runs it after ours, same arguments and input) and put back on

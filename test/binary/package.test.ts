@@ -36,7 +36,7 @@ const fig = (k: string, v: unknown) => console.log(`package: ${k} = ${v}`);
 /** The commands the scriptlets use, with their libraries, so rpm --root can run them in the scratch root. */
 function scratchRoot(): string {
   const root = temp("vh-rpmroot-");
-  // install-lib.sh's vh_kind reads what a hook is with id, stat, head, tr, grep and dirname.
+  // install.sh's vh_kind reads what a hook is with id, stat, head, tr, grep and dirname.
   for (const b of ["sh", "mkdir", "mv", "readlink", "rmdir", "rm", "cat", "id", "stat", "head", "tr", "grep", "dirname"]) {
     const path = sh(`readlink -f "$(command -v ${b})"`).stdout.trim();
     const libs = lines(sh(`ldd ${path} | grep -o '/[^ ]*'`).stdout);

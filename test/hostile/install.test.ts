@@ -13,7 +13,7 @@
 // that each uninstall leaves exactly the tree that was there before.
 //
 // VH_INSTALL_TREE=DIR runs the same tests against another tree's install.sh,
-// install-lib.sh, .ci/ and dist/virt-hooks (e.g. `git archive main` with main's
+// install.sh, .ci/ and dist/virt-hooks (e.g. `git archive main` with main's
 // executable) to show which of them fail there.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -190,8 +190,8 @@ beforeAll(() => {
 }, 420_000);
 
 describe("the executable moved aside to DRIVER.d/ is still a working hook", () => {
-  it("carries the fingerprint the installers read (install-lib.sh's VH_MARK), in its JavaScript", () => {
-    const mark = /^VH_MARK='([^']+)'$/m.exec(readFileSync(join(TREE, "install-lib.sh"), "utf8"))?.[1];
+  it("carries the fingerprint the installers read (install.sh's VH_MARK), in its JavaScript", () => {
+    const mark = /^VH_MARK='([^']+)'$/m.exec(readFileSync(join(TREE, "install.sh"), "utf8"))?.[1];
     expect(mark).toBe("virt-hooks: internal error: ");
     const exe = readFileSync(EXE);
     expect(exe.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
