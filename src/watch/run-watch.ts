@@ -27,6 +27,14 @@ import { toolPath } from "../effects/exec.js";
 import { createTrigger } from "./trigger.js";
 import type { WatchState } from "./state.js";
 import { WATCH_STATE_FILE } from "./state.js";
+import { watchRulesDir } from "./rules-dir-source.js";
+
+/**
+ * An editor writes a file in several steps (truncate, write, rename): the
+ * converge waits until rules.d has been quiet this long (each write moves the
+ * timer), then the trigger's own 100 ms: within 1 s of the last write.
+ */
+const RULES_QUIET_MS = 300;
 
 /** libvirt re-adds its own rules on its own time after firewalld's signal: look again then. */
 const FIREWALLD_FOLLOW_UPS_MS = [1000, 3000];
@@ -52,7 +60,7 @@ async function lookUpOwner(): Promise<Owner> {
 export async function runWatch(paths: Paths): Promise<number> {
   const sink = openLogSink(paths);
   const log = (level: Level, line: string) => void sink.write(level, [line]);
-  const state: WatchState = { pid: process.pid, startedAt: new Date().toISOString(), sources: { netfilter: "starting", firewalld: "starting" } };
+  const state: WatchState = { pid: process.pid, startedAt: new Date().toISOString(), sources: { netfilter: "starting", firewalld: "starting", rules: "starting" } };
   // Through state-dir.ts like every record: a state directory others may write
   // gets nothing (a planted watch.json.tmp symlink was root's write anywhere).
   // Unrecorded, status says it cannot tell; the watcher itself works on.
@@ -169,6 +177,19 @@ export async function runWatch(paths: Paths): Promise<number> {
       ...sourceState("firewalld", "netfilter", "firewalld (D-Bus)"),
     }),
   ];
+  // rules.d (rules-dir-source.ts): a converge RULES_QUIET_MS after the last write to a rule file.
+  const rulesDir = watchRulesDir(paths.rulesDir, {
+    onChange: (why) => trigger.poke(why, RULES_QUIET_MS),
+    onUp: () => {
+      state.sources.rules = "watching";
+      save();
+    },
+    onDown: (why) => {
+      state.sources.rules = `not watching: ${why}`;
+      save();
+      log("warning", `watch: not watching rules.d (${why}); retrying, and virt-hooks-apply.timer still applies every minute`);
+    },
+  });
   save();
   log("info", `watch: started (pid ${process.pid})`);
 
@@ -178,6 +199,7 @@ export async function runWatch(paths: Paths): Promise<number> {
       if (stopping) return;
       stopping = true;
       for (const s of sources) s.stop();
+      rulesDir.stop();
       trigger.stop();
       log("info", `watch: stopped (${sig})`);
       // Let the log line and the children's SIGTERM go out.

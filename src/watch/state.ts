@@ -4,7 +4,8 @@ export const WATCH_STATE_FILE = "watch.json";
 export interface WatchState {
   readonly pid: number;
   readonly startedAt: string;
-  readonly sources: { netfilter: string; firewalld: string };
+  /** rules: absent in files written by watchers before rules.d was a source. */
+  readonly sources: { netfilter: string; firewalld: string; rules?: string };
   /**
    * ms: the reconcile's own time; outMs: from the first event of its burst to the
    * repair's end, the longest our rules can have been out before it (absent in

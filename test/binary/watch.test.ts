@@ -8,10 +8,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HostTree, isRoot } from "../helpers/binary.js";
+import { HostTree, isRoot, msUntil, sleep } from "../helpers/binary.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot)("binary: virt-hooks watch repairs what rebuilds the firewall", () => {
   const pool = new NetnsPool();
@@ -20,15 +19,7 @@ describe.skipIf(!isRoot)("binary: virt-hooks watch repairs what rebuilds the fir
   let watcher: ChildProcess;
   let stderr = "";
 
-  /** ms until `ok` holds, polled every 50 ms, up to `limit`. */
-  const until = async (ok: () => Promise<boolean>, limit = 5000): Promise<number> => {
-    const t0 = Date.now();
-    while (Date.now() - t0 < limit) {
-      if (await ok()) return Date.now() - t0;
-      await sleep(50);
-    }
-    return Infinity;
-  };
+  const until = (ok: () => Promise<boolean>, limit = 5000) => msUntil(ok, limit, 50);
   const ours = async () => (await ns.exec(["nft", "list", "table", "ip", "virt_hooks"])).code === 0;
   const jumpFirst = async () => /^-A PREROUTING -j VIRT_HOOKS/m.test((await ns.save(4)).split("\n").filter((l) => l.startsWith("-A PREROUTING")).join("\n"));
   const repairLines = () => stderr.split("\n").filter((l) => /watch: repaired/.test(l));

@@ -171,3 +171,15 @@ export const logLines = (stderr: string) => stderr.split("\n").filter((l) => l.s
 export const SUMMARY = (label: string) => new RegExp(`^virt-hooks: (?:warning: |error: )?${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: .*; \\d+ ms$`);
 
 export const hostNetns = () => readlinkSync("/proc/self/ns/net");
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** ms until `ok` holds, polled every `everyMs`, up to `limit`; Infinity if it never does. */
+export async function msUntil(ok: () => Promise<boolean>, limit = 5000, everyMs = 50): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < limit) {
+    if (await ok()) return Date.now() - t0;
+    await sleep(everyMs);
+  }
+  return Infinity;
+}
