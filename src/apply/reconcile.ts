@@ -3,18 +3,16 @@
 import { readTextIfAny } from "../effects/read-text.js";
 import type { Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
-import { chooseBackend, type BackendChoice, type BackendName } from "../host/backend.js";
+import { chooseBackend } from "../host/backend.js";
 import type { Plan } from "../plan/intents.js";
 import { resolvePlan } from "../plan/resolve.js";
-import { renderIptables } from "../render/iptables.js";
-import { renderNft } from "../render/nftables.js";
 import type { RuleSet } from "../rules/model.js";
 import type { RunTool } from "../effects/exec.js";
 import { readState, readVerified, writeState, writeVerified, type AppliedFamily, type AppliedState, type Verified } from "../effects/state-store.js";
 import { countStates, type RuleCounts } from "../plan/intents.js";
 import { defaultPaths } from "../config/paths.js";
-import { removeIptables, syncIptables, type FamilySync } from "./iptables-backend.js";
-import { nftTableFingerprint, observeNft, removeNft, syncNft } from "./nft-backend.js";
+import type { FamilySync } from "./iptables-backend.js";
+import { firewallFor, otherFirewall, type Firewall } from "./firewall.js";
 import { digest } from "./digest.js";
 import { unchangedFamilies, type ReconcileResult } from "./result.js";
 import { deleteStaleFlows, plannedTranslations, recordedTranslations, staleFlowCommands, type FlowDeletion } from "./stale-flows.js";
@@ -47,7 +45,9 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
   const plan = resolvePlan(o.rules, withLocalAddresses(o.view, o.rules));
   const backend = chooseBackend(o.rules.settings.backend, o.view, readTextIfAny(o.networkConf ?? defaultPaths().networkConf));
   const state = readState(o.stateDir);
-  const key = desiredKey(plan, backend.backend);
+  // Chosen once: every step below goes through this backend's Firewall (firewall.ts).
+  const fw = firewallFor(backend.backend);
+  const key = desiredKey(plan, fw);
   if (!o.dryRun && o.startedAt !== undefined && coveredBy(readVerified(o.stateDir), o.startedAt, key)) {
     return { plan, backend, families: unchangedFamilies(state), removedFrom: [], coalesced: true };
   }
@@ -59,7 +59,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
     const recorded = state.families[`ipv${family}`];
     const wanted = hasRules(plan, family) || recorded !== undefined;
     if (!wanted && !o.everyFamily) continue;
-    const sync = backend.backend === "nftables" ? await syncNftVerified(o, plan, family, recorded) : await syncIptables(o.run, plan, family, o.dryRun);
+    const sync = await fw.sync(o.run, plan, family, o.dryRun, recorded);
     // Nothing of ours in a family whose tools or kernel support are missing: not a problem.
     if (sync.error && !wanted) continue;
     families.push(sync);
@@ -69,10 +69,10 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
       if (commands.length) flows.push(...(await deleteStaleFlows(o.run, commands)));
     }
     // libvirt switched backends (network.conf + restart): leave nothing behind in the old one.
-    const old: BackendName = backend.backend === "nftables" ? "iptables" : "nftables";
-    if (!sync.error && !o.dryRun && (recorded?.backend === old || (o.everyFamily && recorded?.backend === undefined))) {
-      const removed = old === "nftables" ? await removeNft(o.run, family, false) : await removeIptables(o.run, family, false);
-      if (removed.transaction && !removed.error) removedFrom.push(`${old} ipv${family}`);
+    const old = otherFirewall(fw.name);
+    if (!sync.error && !o.dryRun && (recorded?.backend === old.name || (o.everyFamily && recorded?.backend === undefined))) {
+      const removed = await old.remove(o.run, family, false);
+      if (removed.transaction && !removed.error) removedFrom.push(`${old.name} ipv${family}`);
     }
   }
   if (!o.dryRun) {
@@ -99,36 +99,14 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileResult> {
  * checked on the rendered result (the key below), not assumed; a reconcile
  * with any error records nothing.
  */
-function desiredKey(plan: Plan, backend: BackendName): string {
-  const rendered = ([4, 6] as const).map((f) => (backend === "nftables" ? renderNft(plan, f).body : renderIptables(plan, f).rules.map((r) => `${r.table} ${r.chain} ${r.spec}`).join("\n")));
-  return digest(backend, ...rendered);
+function desiredKey(plan: Plan, fw: Firewall): string {
+  return digest(fw.name, ...([4, 6] as const).map((f) => fw.rendered(plan, f)));
 }
 
 function coveredBy(v: Verified | undefined, startedAt: bigint, key: string): boolean {
   return v !== undefined && v.at > startedAt && v.key === key;
 }
 
-
-/**
- * syncNft skips the transaction when our table exists and the hash of what we
- * last applied equals the desired one. That record says what we wrote, not
- * what the kernel holds now: a table someone flushed or edited since would
- * never be repaired. So the record is trusted only while nft's own listing of
- * the table still hashes to what it printed right after our last apply (the
- * one `nft -j -s list ruleset` an event makes, which syncNft then reuses); on any mismatch, or no fingerprint yet,
- * syncNft sees no record and rewrites the whole table. After a transaction the
- * new listing is fingerprinted for the next event.
- */
-async function syncNftVerified(o: ReconcileOptions, plan: Plan, family: Family, recorded: AppliedFamily | undefined): Promise<FamilySync> {
-  const mine = recorded?.backend === "nftables" ? recorded : undefined;
-  const seen = await observeNft(o.run, family);
-  const trusted = mine?.kernelHash !== undefined && !("error" in seen) && seen.fingerprint === mine.kernelHash ? mine : undefined;
-  const sync = await syncNft(o.run, plan, family, o.dryRun, trusted, "error" in seen ? undefined : seen);
-  if (sync.error || o.dryRun) return sync;
-  // No transaction: the kernel still holds what the look before saw.
-  const kernelHash = sync.transaction === undefined ? ("error" in seen ? undefined : seen.fingerprint) : await nftTableFingerprint(o.run, family);
-  return kernelHash ? { ...sync, kernelHash } : sync;
-}
 
 function hasRules(plan: Plan, family: Family): boolean {
   return plan.forwards.some((f) => f.family === family) || plan.masquerades.some((m) => m.subnet.family === family) || plan.accepts.some((a) => a.from.family === family) || plan.egress.some((e) => e.family === family);

@@ -5,6 +5,7 @@ import { LockTimeout } from "../effects/lock.js";
 import type { Converged } from "../converge/converge.js";
 import { convergeAdmin } from "../converge/admin.js";
 import { OCCASIONS } from "../converge/occasion.js";
+import { BACKEND_TEXT } from "../host/backend.js";
 import { runWatch } from "../watch/run-watch.js";
 import { openLogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
@@ -14,8 +15,7 @@ import { formatLine } from "../rules/source.js";
 import { resolvePlan } from "../plan/resolve.js";
 import type { Plan, RuleState } from "../plan/intents.js";
 import type { ReconcileResult } from "../apply/result.js";
-import { removeIptables } from "../apply/iptables-backend.js";
-import { removeNft } from "../apply/nft-backend.js";
+import { FIREWALLS } from "../apply/firewall.js";
 import { renderIptables } from "../render/iptables.js";
 import { summaryLine } from "../hook/outcome.js";
 import { formatEvent } from "../libvirt/event.js";
@@ -187,7 +187,7 @@ async function planApply(args: CliArgs, paths: Paths, io: CliIo): Promise<number
     }
     if (f.transaction === undefined) io.out(`# ipv${f.family}: the firewall already matches the rules\n`);
     else if (dryRun || args.verbose) {
-      const tool = f.backend === "nftables" ? "nft -f -" : `${f.family === 4 ? "iptables" : "ip6tables"}-restore --noflush --wait`;
+      const tool = BACKEND_TEXT[f.backend].tool(f.family);
       io.out(`# ipv${f.family}: ${dryRun ? "would apply" : "applied"} (+${f.added} -${f.removed} rules) with ${tool}:\n${f.transaction}`);
     }
   }
@@ -246,13 +246,14 @@ function planJson(ctx: Context, e: EventPlan | undefined, result: Converged | un
 async function flush(io: CliIo): Promise<number> {
   let code: number = EXIT.ok;
   for (const family of [4, 6] as const) {
-    const r = await removeIptables(runTool, family, false);
+    // Both backends, on purpose: flush takes ours out of whichever holds it.
+    const r = await FIREWALLS.iptables.remove(runTool, family, false);
     if (r.error && (family === 4 || r.transaction)) {
       io.err(`ipv${family}: ${r.error}\n`);
       code = EXIT.applyFailed;
     } else if (r.transaction) io.out(`ipv${family}: removed virt-hooks chains\n`);
     // nftables: our table and our accept in libvirt's chain; no nft at all is not an error.
-    const n = await removeNft(runTool, family, false);
+    const n = await FIREWALLS.nftables.remove(runTool, family, false);
     if (n.error && n.transaction) {
       io.err(`ipv${family}: ${n.error}\n`);
       code = EXIT.applyFailed;

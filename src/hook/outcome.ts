@@ -4,11 +4,12 @@ import { formatEvent, type HookEvent } from "../libvirt/event.js";
 import type { ReconcileResult } from "../apply/result.js";
 import { formatDiagnostic, type Diagnostic } from "../rules/diagnostic.js";
 import { countStates } from "../plan/intents.js";
+import { BACKEND_TEXT } from "../host/backend.js";
 
 export function summaryLine(label: string, result: ReconcileResult | undefined, ms: number, note?: string): string {
   if (!result) return `${label}: ${note ?? "nothing to do"}; ${ms} ms`;
   const changes = result.families.map((f) => {
-    const name = `${f.backend === "nftables" ? "nft " : ""}ipv${f.family}`;
+    const name = `${BACKEND_TEXT[f.backend].prefix}ipv${f.family}`;
     if (f.error) return `${name} FAILED`;
     if (f.transaction === undefined) return `${name} unchanged`;
     // Same rules, but a jump or libvirt-side accept had to be put back first.

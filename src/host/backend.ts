@@ -33,3 +33,13 @@ export function chooseBackend(setting: BackendSetting, view: HostView, networkCo
   if (used.has("nftables")) return { backend: "nftables", why: "libvirt's running networks" };
   return { backend: "iptables", why: "default" };
 }
+
+/**
+ * How each backend is named where an admin reads it (the hook's log line, the
+ * CLI's transaction header): a table, not a test of the name at each place.
+ * Pure and tiny: the hook's first stage uses it without loading the backends.
+ */
+export const BACKEND_TEXT: Readonly<Record<BackendName, { readonly prefix: string; readonly tool: (family: 4 | 6) => string }>> = {
+  iptables: { prefix: "", tool: (f) => `${f === 4 ? "iptables" : "ip6tables"}-restore --noflush --wait` },
+  nftables: { prefix: "nft ", tool: () => "nft -f -" },
+};

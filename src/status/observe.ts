@@ -5,7 +5,8 @@
 import type { Family } from "../net/ip.js";
 import type { Plan } from "../plan/intents.js";
 import type { RunTool } from "../effects/exec.js";
-import { readState } from "../effects/state-store.js";
+import { readState, type AppliedFamily } from "../effects/state-store.js";
+import type { BackendName } from "../host/backend.js";
 import { parseIptablesSave } from "../render/observed.js";
 import { renderIptables } from "../render/iptables.js";
 import { NFT_TABLE, renderNft } from "../render/nftables.js";
@@ -21,30 +22,29 @@ export interface FirewallObservation {
   readonly errors: { family: Family; message: string }[];
 }
 
-export async function observeFirewall(run: RunTool, plan: Plan, backend: "iptables" | "nftables", stateDir: string): Promise<FirewallObservation> {
-  const state = readState(stateDir);
-  const out: FirewallObservation = { counters: new Map(), nft: new Map(), drift: [], errors: [] };
-  for (const family of [4, 6] as const) {
-    const recorded = state.families[`ipv${family}`];
-    if (backend === "iptables") {
-      const desired = renderIptables(plan, family);
-      const wanted = desired.rules.length > 0 || recorded !== undefined;
-      const tool = family === 4 ? "iptables-save" : "ip6tables-save";
-      const r = await run(tool, ["-c"]);
-      if (r.exitCode !== 0) {
-        if (wanted) out.errors.push({ family, message: `${tool} failed (exit ${r.exitCode}): ${r.stderr.trim()}` });
-        continue;
-      }
-      out.drift.push(...iptablesDrift(family, desired, parseIptablesSave(withoutCounters(r.stdout))));
-      iptablesCounters(r.stdout, out.counters);
-      continue;
+type Observer = (run: RunTool, plan: Plan, family: Family, recorded: AppliedFamily | undefined, out: FirewallObservation) => Promise<void>;
+
+/** One family's counters and drift, read the way each backend is read: the backend is picked once, below. */
+const OBSERVERS: Readonly<Record<BackendName, Observer>> = {
+  iptables: async (run, plan, family, recorded, out) => {
+    const desired = renderIptables(plan, family);
+    const wanted = desired.rules.length > 0 || recorded !== undefined;
+    const tool = family === 4 ? "iptables-save" : "ip6tables-save";
+    const r = await run(tool, ["-c"]);
+    if (r.exitCode !== 0) {
+      if (wanted) out.errors.push({ family, message: `${tool} failed (exit ${r.exitCode}): ${r.stderr.trim()}` });
+      return;
     }
+    out.drift.push(...iptablesDrift(family, desired, parseIptablesSave(withoutCounters(r.stdout))));
+    iptablesCounters(r.stdout, out.counters);
+  },
+  nftables: async (run, plan, family, recorded, out) => {
     const desired = renderNft(plan, family);
     const wanted = !desired.empty || recorded !== undefined;
     const o = await observeNft(run, family);
     if ("error" in o) {
       if (wanted) out.errors.push({ family, message: o.error });
-      continue;
+      return;
     }
     let obs: NftObservation | undefined;
     if (o.ourTable) {
@@ -68,6 +68,13 @@ export async function observeFirewall(run: RunTool, plan: Plan, backend: "iptabl
         desiredHash: tableHash(desired.body),
       }),
     );
-  }
+  },
+};
+
+export async function observeFirewall(run: RunTool, plan: Plan, backend: BackendName, stateDir: string): Promise<FirewallObservation> {
+  const state = readState(stateDir);
+  const out: FirewallObservation = { counters: new Map(), nft: new Map(), drift: [], errors: [] };
+  const observe = OBSERVERS[backend];
+  for (const family of [4, 6] as const) await observe(run, plan, family, state.families[`ipv${family}`], out);
   return out;
 }
