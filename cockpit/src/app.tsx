@@ -173,7 +173,7 @@ function App() {
                 <DescriptionListGroup><DescriptionListTerm>Last repair</DescriptionListTerm>
                   <DescriptionListDescription id="vh-repair">{st.watcher.lastRepair
                     ? `${new Date(st.watcher.lastRepair.at).toLocaleString()}: ${st.watcher.lastRepair.why} (out ${st.watcher.lastRepair.outMs} ms, reconcile ${st.watcher.lastRepair.ms} ms)`
-                    : "none since the watcher started"}</DescriptionListDescription></DescriptionListGroup>
+                    : st.watcher.running ? "none since the watcher started" : "–"}</DescriptionListDescription></DescriptionListGroup>
               </DescriptionList>
               {st.errors.length > 0 && <Alert variant="danger" isInline isPlain title="The firewall could not be read">{st.errors.join("; ")}</Alert>}
             </CardBody>
