@@ -48,6 +48,13 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
   const typeInto = async (p: Page, sel: string, text: string) => {
     await p.click(sel, { count: 3 }); await p.keyboard.press("Backspace"); await p.type(sel, text);
   };
+  /** Clicks `sel`, then ms until a TCP connection to `port` succeeds (open) or fails (closed); -1 if not within 20 s. */
+  const clickUntilTcp = async (p: Page, sel: string, port: number, open: boolean): Promise<number> => {
+    const t0 = Date.now();
+    await p.click(sel);
+    while (Date.now() - t0 < 20_000) { if (connectOnce(host, port) === open) return Date.now() - t0; await sleep(50); }
+    return -1;
+  };
   const text = (p: Page, sel: string) => p.$eval(sel, (e) => (e as HTMLElement).innerText);
 
   async function openPage(port: number): Promise<{ page: Page; ms: number }> {
@@ -164,10 +171,7 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
     await page.waitForSelector("#vh-plan", { timeout: 30_000 });
     expect(await text(page, "#vh-plan")).toMatch(/rule\(s\) added/);
     await shot(page, "03-add-forward-plan");
-    const t0 = Date.now();
-    await page.click("#vh-save");
-    let flowing = -1;
-    while (Date.now() - t0 < 20_000) { if (connectOnce(host, 2022)) { flowing = Date.now() - t0; break; } await sleep(50); }
+    const flowing = await clickUntilTcp(page, "#vh-save", 2022, true);
     if (flowing < 0) console.log(diagnose(host));
     expect(flowing).toBeGreaterThanOrEqual(0);
     fig("Apply click to first TCP connection through the new forward (ms)", flowing);
@@ -177,6 +181,20 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
     expect(onDisk(OWN)).toMatch(/^forward tcp 2022 to web:22$/m);
     expect(onDisk(ADMIN_FILE)).toBe(`host default ${WEB.mac} ${WEB.ip} web\nforward tcp 8080 to web:80\n`);
     await shot(page, "04-forward-added");
+
+    // Edit: its host port 2022 → 2122, the line kept in place.
+    await page.click(`${row("60-cockpit.rules:4")} .vh-edit`);
+    await page.waitForSelector("#vh-form #vh-host-port");
+    expect(await page.$eval("#vh-host-port", (e) => (e as HTMLInputElement).value)).toBe("2022");
+    await typeInto(page, "#vh-host-port", "2122");
+    await page.click("#vh-check");
+    await page.waitForSelector("#vh-plan", { timeout: 30_000 });
+    const moved = await clickUntilTcp(page, "#vh-save", 2122, true);
+    expect(moved).toBeGreaterThanOrEqual(0);
+    fig("Edit (port 2022 → 2122): Apply click to TCP through the new port (ms)", moved);
+    await page.waitForSelector("#vh-result", { timeout: 30_000 });
+    expect(connectOnce(host, 2022)).toBe(false);
+    expect(onDisk(OWN).split("\n")[3]).toBe("forward tcp 2122 to web:22");
   });
 
   it("a bad port or an unknown guest shows the inline error and changes nothing on disk", async () => {
@@ -225,18 +243,15 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
 
   it("removing the forward closes the port", async () => {
     const page = admin;
-    expect(connectOnce(host, 2022)).toBe(true);
+    expect(connectOnce(host, 2122)).toBe(true);
     await page.click(`${row("60-cockpit.rules:4")} .vh-remove`);
     await page.waitForSelector("#vh-plan", { timeout: 30_000 });
     expect(await text(page, "#vh-plan")).toMatch(/removed/);
-    const t0 = Date.now();
-    await page.click("#vh-save");
-    let closed = -1;
-    while (Date.now() - t0 < 20_000) { if (!connectOnce(host, 2022)) { closed = Date.now() - t0; break; } await sleep(50); }
+    const closed = await clickUntilTcp(page, "#vh-save", 2122, false);
     expect(closed).toBeGreaterThanOrEqual(0);
     fig("Apply click to the removed port refusing (ms)", closed);
     await page.waitForSelector("#vh-result", { timeout: 30_000 });
-    expect(onDisk(OWN)).not.toMatch(/2022/);
+    expect(onDisk(OWN)).not.toMatch(/2122/);
     await page.waitForFunction((sel) => !document.querySelector(sel), { timeout: 15_000 }, `tr.vh-rule[data-origin$="60-cockpit.rules:4"]`);
     expect(connectOnce(host, 8080)).toBe(true);
   });
@@ -259,10 +274,7 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
     await waitRowState(page, "10-admin.rules:2", "drifted");
     expect(await text(page, "#vh-watcher")).toMatch(/not running/);
     await shot(page, "08-drift");
-    const t1 = Date.now();
-    await page.click("#vh-drift-apply");
-    let back = -1;
-    while (Date.now() - t1 < 20_000) { if (connectOnce(host, 8080)) { back = Date.now() - t1; break; } await sleep(50); }
+    const back = await clickUntilTcp(page, "#vh-drift-apply", 8080, true);
     expect(back).toBeGreaterThanOrEqual(0);
     fig("drift Apply click to traffic flowing again (ms)", back);
     await page.waitForFunction(() => !document.querySelector("#vh-drift"), { timeout: 20_000 });
