@@ -14,7 +14,9 @@ import {
   addLine, blocking, editLine, fmtBytes, forwardLine, hostLine, OWN_FILE, parseForward, parseHost, RULES_DIR, shq, unstage, where,
   type Diagnostic, type Plan, type Status, type StatusRule, type HostEntry,
 } from "./model";
-import { ConflictError, readOwn, replaceOwn, stage, status as readStatus, vh, watchAdmin, type Snapshot } from "./bridge";
+import {
+  ConflictError, jumpToMachine, locationGuest, onLocation, readOwn, replaceOwn, showGuest, stage, status as readStatus, vh, watchAdmin, type Snapshot,
+} from "./bridge";
 
 const POLL_MS = 4000;
 
@@ -45,6 +47,8 @@ function App() {
   const [formErr, setFormErr] = useState<string | null>(null);
   const [loadedAt, setLoadedAt] = useState<number | null>(null);
   const timer = useRef<number | undefined>(undefined);
+  const [guest, setGuest] = useState<string | null>(locationGuest());
+  useEffect(() => onLocation(() => setGuest(locationGuest())), []);
 
   const refresh = useCallback(async () => {
     try { setSt(await readStatus()); setErr(null); setLoadedAt(Date.now()); }
@@ -189,7 +193,12 @@ function App() {
               {edit && <EditForm key={`${edit.kind}-${edit.line ?? "new"}`} edit={edit} busy={busy} formErr={formErr} staged={staged}
                 onCheck={(content, what) => check(content, edit.snap, what)} onCancel={() => { setEdit(null); setStaged(null); }} onSave={save} />}
               {!edit && staged && <StagedView staged={staged} busy={busy} onSave={save} onCancel={() => setStaged(null)} />}
-              <RulesTable rules={st.rules} actions={(r) => rowActions(r, "forward")} />
+              {guest && (
+                <Alert id="vh-filter" variant="info" isInline isPlain title={`Showing the rules of guest ${guest}`}
+                  actionLinks={<><Button variant="link" isInline onClick={() => jumpToMachine(guest)}>Open {guest} in Virtual machines</Button>{" "}
+                    <Button id="vh-show-all" variant="link" isInline onClick={() => showGuest(null)}>Show all</Button></>} />
+              )}
+              <RulesTable rules={guest ? st.rules.filter((r) => r.domain === guest) : st.rules} actions={(r) => rowActions(r, "forward")} />
             </CardBody>
           </Card>
         </PageSection>
@@ -221,7 +230,9 @@ function RulesTable({ rules, actions }: { rules: StatusRule[]; actions: (r: Stat
           <Tr key={r.origin} data-origin={r.origin} data-state={r.state} className="vh-rule">
             <Td dataLabel="State"><StateLabel s={r.state} /></Td>
             <Td dataLabel="Statement"><code>{r.text}</code><div className="vh-detail">{r.detail}</div></Td>
-            <Td dataLabel="Guest">{r.domain ?? "–"}</Td>
+            <Td dataLabel="Guest">{r.domain
+              ? <Button variant="link" isInline className="vh-guest" title={`only ${r.domain}'s rules (a link to share: #/?guest=${r.domain})`} onClick={() => showGuest(r.domain)}>{r.domain}</Button>
+              : "–"}</Td>
             <Td dataLabel="Target">{r.targets.join(", ") || "–"}</Td>
             <Td dataLabel="Fixed address">{r.mac ? `${r.mac} (${r.network})` : "–"}{r.lease ? <div>lease {r.lease.ip}{r.lease.differs ? " (differs!)" : ""}</div> : null}</Td>
             <Td dataLabel="Connections" className="vh-conn">{r.counters?.connections ?? "–"}</Td>

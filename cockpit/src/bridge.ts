@@ -90,3 +90,20 @@ export function watchAdmin(cb: (admin: boolean) => void): void {
     Promise.resolve(proxy.wait()).then(upd).catch(() => { /* no superuser module: uid alone decides */ });
   } catch { /* as above */ }
 }
+
+/** The guest the page is narrowed to (`#/?guest=NAME`, a deep link), or null. */
+export function locationGuest(): string | null {
+  const g = cockpit.location.options?.guest;
+  return typeof g === "string" && g ? g : null;
+}
+export function onLocation(cb: () => void): () => void {
+  cockpit.addEventListener("locationchanged", cb);
+  return () => cockpit.removeEventListener("locationchanged", cb);
+}
+export function showGuest(name: string | null): void {
+  cockpit.location.go("/", name ? { guest: name } : {});
+}
+/** The guest's own page in cockpit-machines (system connection). */
+export function jumpToMachine(name: string): void {
+  cockpit.jump(`/machines#vm?name=${encodeURIComponent(name)}&connection=system`);
+}

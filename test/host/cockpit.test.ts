@@ -130,6 +130,18 @@ describe("browser tier: Cockpit's Port forwards page (Debian 12, Cockpit from De
     await shot(page, "01-live-forwards");
   });
 
+  it("per guest: its name links to its rules alone (#/?guest=NAME, a deep link to share)", async () => {
+    const page = admin;
+    await page.click(`${row("10-admin.rules:2")} .vh-guest`);
+    await page.waitForSelector("#vh-filter");
+    expect(await page.evaluate(() => location.hash)).toContain("guest=web");
+    expect(await page.$$eval("tr.vh-rule", (r) => r.length)).toBe(1);
+    await page.evaluate(() => { location.hash = "#/?guest=nosuchguest"; });
+    await page.waitForFunction(() => document.querySelectorAll("tr.vh-rule").length === 0, { timeout: 10_000 });
+    await page.click("#vh-show-all");
+    await page.waitForFunction(() => !document.querySelector("#vh-filter") && document.querySelectorAll("tr.vh-rule").length === 1, { timeout: 10_000 });
+  });
+
   it("a user without administrative access sees the page read-only", async () => {
     const { page, ms } = await openPage(9191);
     fig("page load as viewer (ms)", ms);
