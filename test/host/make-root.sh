@@ -44,7 +44,7 @@ umountall() { for d in dev sys proc; do umount -l "$tmp/$d" 2>/dev/null || true;
 trap 'umountall; rm -rf --one-file-system "$tmp"' EXIT
 chroot "$tmp" apt-get update >&2
 DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y --no-install-recommends "${opts[@]}" \
-  firewalld iptables nftables dnsmasq-base qemu-system-x86 nodejs npm iproute2 >&2
+  firewalld iptables nftables dnsmasq-base qemu-system-x86 nodejs npm iproute2 cockpit-ws cockpit-bridge cockpit-system >&2
 DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y --no-install-recommends "${extra[@]}" "${opts[@]}" \
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu >&2 || \
 DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y --no-install-recommends "${extra[@]}" "${opts[@]}" \
