@@ -18,5 +18,5 @@ vitest run --project unit --project kernel --project binary --project hostile --
 # Node) in systemd-nspawn, the product installed by the README's command. Its roots are
 # cached under /var/cache/virt-hooks-test (test/host/make-root.sh; ~5 min when cold).
 # Its browser tier (test/host/cockpit.test.ts) drives Debian's own Chromium.
-command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends chromium; }
 vitest run --project host "$@"
