@@ -4,11 +4,11 @@
 // read stays undefined, so lint warns about nothing it does not know.
 import { networkInterfaces } from "node:os";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { canonicalAddress, type Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
 import type { RuleSet, Proto } from "../rules/model.js";
-import type { HostFacts, Listener } from "./lint.js";
+import type { FirewalldForwardPort, HostFacts, Listener } from "./lint.js";
 
 function xmlNames(dir: string): string[] | undefined {
   try {
@@ -31,8 +31,10 @@ export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet):
   const addresses = hostAddresses();
   const listeners = readListeners(paths.proc ?? "/proc", rules);
   const strict = paths.firewalldConf !== undefined ? strictForwardPorts(paths.firewalldConf) : undefined;
+  const owned = strict && paths.firewalldConf !== undefined ? firewalldForwardPorts(join(dirname(paths.firewalldConf), "zones")) : undefined;
   return {
     ...(strict !== undefined ? { firewalldStrictForwardPorts: strict } : {}),
+    ...(owned ? { firewalldForwardPorts: owned } : {}),
     ...(defined ? { domains: [...new Set([...defined, ...view.domains.keys()])] } : {}),
     ...(definedNets ? { networks: [...new Set([...definedNets, ...view.networks.keys()])] } : {}),
     ...(addresses ? { addresses } : {}),
@@ -58,6 +60,38 @@ export function strictForwardPorts(confPath: string): boolean | undefined {
     if (m) value = /^(yes|true|1)$/i.test(m[1] ?? "");
   }
   return value ?? false;
+}
+
+/**
+ * The ports of firewalld's forward-ports in its permanent zones (zones/*.xml beside
+ * firewalld.conf: where `firewall-cmd --permanent --add-forward-port` writes), e.g.
+ * <forward-port port="8080-8081" protocol="tcp" to-port="80" to-addr="192.168.122.5"/>.
+ * Runtime-only ones are not in a file and are not seen.
+ */
+export function firewalldForwardPorts(zonesDir: string): FirewalldForwardPort[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(zonesDir).filter((n) => n.endsWith(".xml"));
+  } catch {
+    return undefined;
+  }
+  const out: FirewalldForwardPort[] = [];
+  for (const name of names) {
+    let text: string;
+    try {
+      text = readFileSync(join(zonesDir, name), "utf8");
+    } catch {
+      continue;
+    }
+    for (const [el] of text.matchAll(/<forward-port\b[^>]*>/g)) {
+      const attr = (a: string) => new RegExp(`\\s${a}\\s*=\\s*["']([^"']*)["']`).exec(el)?.[1];
+      const port = /^(\d+)(?:-(\d+))?$/.exec(attr("port") ?? "");
+      const proto = attr("protocol");
+      if (!port || !proto) continue;
+      out.push({ proto, first: Number(port[1]), last: Number(port[2] ?? port[1]) });
+    }
+  }
+  return out;
 }
 
 function hostAddresses(): string[] | undefined {

@@ -29,6 +29,14 @@ export interface HostFacts {
   readonly listeners?: readonly Listener[];
   /** firewalld's StrictForwardPorts=yes: it rejects DNAT it did not create itself. */
   readonly firewalldStrictForwardPorts?: boolean;
+  /** The ports of firewalld's own forward-ports (its permanent zones): those it lets through even then. */
+  readonly firewalldForwardPorts?: readonly FirewalldForwardPort[];
+}
+
+export interface FirewalldForwardPort {
+  readonly proto: string;
+  readonly first: number;
+  readonly last: number;
 }
 
 export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
@@ -54,7 +62,7 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
       );
     }
     out.push(...shadows(f, facts.listeners));
-    if (facts.firewalldStrictForwardPorts) out.push(strictForward(f));
+    if (facts.firewalldStrictForwardPorts && !ownedByFirewalld(f, facts.firewalldForwardPorts ?? [])) out.push(strictForward(f));
   }
   for (const m of rules.masquerades) {
     const d = unknownName("network", m.network, facts.networks, m);
@@ -85,6 +93,20 @@ function strictForward(f: ForwardRule): Diagnostic {
     "firewalld runs with StrictForwardPorts=yes (/etc/firewalld/firewalld.conf), which rejects forwarded connections whose DNAT firewalld did not create: this forward is installed but nothing reaches the guest",
     `set StrictForwardPorts=no there and run: firewall-cmd --reload   (or let firewalld own this port too: firewall-cmd --permanent --zone=ZONE --add-forward-port=port=${port}:proto=${f.protos[0] ?? "tcp"}:toport=${toport.replace(/:/g, "-")}:toaddr=${to})`,
   );
+}
+
+/**
+ * Whether firewalld lets this forward's connections through under StrictForwardPorts=yes:
+ * it then accepts a DNAT'd connection by its original destination port alone, when
+ * one of its own forward-ports (any zone, measured with firewalld 2.3.1) has that port.
+ */
+function ownedByFirewalld(f: ForwardRule, owned: readonly FirewalldForwardPort[]): boolean {
+  for (const proto of f.protos) {
+    for (let port = f.hostPorts.first; port <= f.hostPorts.last; port++) {
+      if (!owned.some((o) => o.proto === proto && o.first <= port && port <= o.last)) return false;
+    }
+  }
+  return true;
 }
 
 const list = (xs: readonly string[], max = 5) => (xs.length > max ? `${xs.slice(0, max).join(", ")}, …` : xs.join(", "));
