@@ -62,7 +62,7 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
       );
     }
     out.push(...shadows(f, facts.listeners));
-    if (facts.firewalldStrictForwardPorts && !ownedByFirewalld(f, facts.firewalldForwardPorts ?? [])) out.push(strictForward(f));
+    if (facts.firewalldStrictForwardPorts && !ownedByFirewalld(f, facts.firewalldForwardPorts ?? [])) out.push(strictForward(f, rules.hosts));
   }
   for (const m of rules.masquerades) {
     const d = unknownName("network", m.network, facts.networks, m);
@@ -83,8 +83,11 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
  * DNAT firewalld did not make (libvirt-facts.md, firewalld section): our
  * forwards are installed and look live, yet no connection gets through.
  */
-function strictForward(f: ForwardRule): Diagnostic {
-  const to = f.target.kind === "address" ? f.target.address : "<the guest's address>";
+function strictForward(f: ForwardRule, hosts: RuleSet["hosts"]): Diagnostic {
+  // A guest by name: its fixed address from a `host` statement, when rules.d has exactly one.
+  const t = f.target;
+  const fixed = t.kind === "domain" ? [...new Set(hosts.filter((h) => h.name === t.name && h.family === 4 && (!t.network || h.network === t.network)).map((h) => h.address))] : [];
+  const to = t.kind === "address" ? t.address : fixed.length === 1 ? fixed[0] : "<the guest's address>";
   const port = f.hostPorts.first === f.hostPorts.last ? `${f.hostPorts.first}` : `${f.hostPorts.first}-${f.hostPorts.last}`;
   const toport = f.targetPorts ? formatPorts(f.targetPorts) : port;
   return warning(

@@ -108,6 +108,12 @@ describe("firewalld's StrictForwardPorts=yes (firewalld >= 2.3)", () => {
     );
     expect(lint("forward tcp 8080 to 192.168.122.5:80", { firewalldStrictForwardPorts: false })).toEqual([]);
   });
+  it("a guest by name: the hint's address is its fixed address from rules.d's host statement", () => {
+    const [d] = lint("host default 52:54:00:77:00:50 192.168.122.50 web\nforward tcp 8080 to web:80", { firewalldStrictForwardPorts: true });
+    expect(d?.hint).toContain("--add-forward-port=port=8080:proto=tcp:toport=80:toaddr=192.168.122.50)");
+    const [u] = lint("forward tcp 8080 to web:80", { firewalldStrictForwardPorts: true });
+    expect(u?.hint).toContain("toaddr=<the guest's address>)");
+  });
   it("reads the option from firewalld.conf: the last setting wins, absent means no, no file means unknown", () => {
     const dir = mkdtempSync(join(tmpdir(), "vh-fwd-"));
     const conf = join(dir, "firewalld.conf");
