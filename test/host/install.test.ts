@@ -92,6 +92,8 @@ describeTargets("install", "host install", (t) => {
 
   it("a guest's start logs one line per hook event, and its forward carries real TCP", async () => {
     startDefaultNetwork(host);
+    // libvirt runs the network on this target's backend (its own nft table only on nftables).
+    expect(host.execSync("nft list table ip libvirt_network").code === 0, "ip libvirt_network").toBe(t.backend === "nftables");
     // By the guest's name (its fixed address declared beside it): the guest's own
     // hook events install the forward, not a reconcile that happens to run.
     host.execSync(`mkdir -p /etc/libvirt/hooks/rules.d
