@@ -24,7 +24,7 @@ describeTargets("articles", "host, seed article 2", (t) => {
 
   beforeAll(async () => {
     host = await bootTarget(t, rootOf(t, REPO), `vh-art-${target}-${process.pid}`);
-    const inst = installFromCheckout(host, REPO);
+    const inst = installFromCheckout(host, REPO, { prebuilt: true });
     if (inst.code !== 0) throw new Error(`install.sh failed: ${inst.output.slice(-3000)}`);
     startDefaultNetwork(host);
     addClient(host);

@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import type { Host } from "./lab/boot.js";
 import { bootTarget, describeTargets, rootOf } from "./lab/targets.js";
-import { addClient, addGuest, connectOnce, copyCheckout, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
+import { addClient, addGuest, connectOnce, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
 
 const REPO = resolve(__dirname, "../..");
 const fig = (target: string, k: string, v: unknown) => console.log(`host-tier: [${target}] ${k} = ${v}`);
@@ -97,16 +97,8 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
     b.execSync(`ip addr add ${LINK.b}/24 dev vb && ip link set vb up`);
     for (const [h, name] of [[a, "vh-a"], [b, "vh-b"]] as const) {
       const i0 = Date.now();
-      if (process.env.VH_HOST_PREBUILT === "1") {
-        // Iterating: the executable built on this machine, installed as the release tarball installs it.
-        copyCheckout(h, REPO, "/root/virt-hooks");
-        h.copyIn(REPO, ["dist/virt-hooks"], "/root/virt-hooks");
-        const r = h.execSync("cd /root/virt-hooks && ./install.sh --no-build 2>&1");
-        if (r.code !== 0) throw new Error(`install on ${name}: ${r.stdout.slice(-2000)}`);
-      } else {
-        const r = installFromCheckout(h, REPO);
-        if (r.code !== 0) throw new Error(`install on ${name}: ${r.output.slice(-2000)}`);
-      }
+      const r = installFromCheckout(h, REPO, { prebuilt: true });
+      if (r.code !== 0) throw new Error(`install on ${name}: ${r.output.slice(-2000)}`);
       fig(target, `install on ${name} (s)`, ((Date.now() - i0) / 1000).toFixed(1));
       libvirtOverTcp(h, name);
       startDefaultNetwork(h);

@@ -9,9 +9,10 @@
 //   trixie-nft  Debian 13, libvirt 11.3 with firewall_backend = "nftables": every file but
 //               the package's (its scripts touch the firewall only through `virt-hooks`,
 //               which the other files prove on this backend)
-//   backports   Debian 12 + bookworm-backports, libvirt 11.3 nftables: the outages only,
-//               the one place it adds what trixie-nft does not: our nft rules repaired
-//               under nftables 1.0.6 and firewalld 1.3.3 (which flushes iptables on reload)
+//   backports   Debian 12 + bookworm-backports, libvirt 11.3 nftables: the outages of
+//               firewalld's and our own rules only, the one place it adds what trixie-nft
+//               does not: our nft rules repaired under nftables 1.0.6 and firewalld 1.3.3
+//               (which flushes iptables on reload)
 import { readFileSync } from "node:fs";
 import { describe, it } from "vitest";
 import { join } from "node:path";
@@ -31,13 +32,20 @@ export interface Target {
   node: number;
   /** Files laid over the root before boot, as full contents (path -> root's file -> new text). */
   overlay?: Record<string, (lower: string) => string>;
+  /** outages.test.ts: only the cases whose names match (all when absent). */
+  outages?: RegExp;
 }
 
 const NFT_BACKEND = { "/etc/libvirt/network.conf": (lower: string) => `${lower}\nfirewall_backend = "nftables"\n` };
 
 export const TARGETS: Record<TargetName, Target> = {
   stock: { name: "stock", root: "stock", debian: 12, backend: "iptables", node: 18 },
-  backports: { name: "backports", root: "backports", debian: 12, backend: "nftables", node: 18 },
+  // What only it has: firewalld 1.3.3 and nftables 1.0.6 around our nft objects. So the cases
+  // that rebuild firewalld's or our rules; libvirt's own restarts are trixie-nft's libvirt 11.3.
+  backports: {
+    name: "backports", root: "backports", debian: 12, backend: "nftables", node: 18,
+    outages: /^(firewall-cmd --reload|systemctl (reload|restart) firewalld|nft flush ruleset|iptables -F|our accept rule|nft delete table ip virt_hooks)/,
+  },
   trixie: { name: "trixie", root: "trixie", debian: 13, backend: "iptables", node: 20 },
   "trixie-nft": { name: "trixie-nft", root: "trixie", debian: 13, backend: "nftables", node: 20, overlay: NFT_BACKEND },
 };
