@@ -48,7 +48,8 @@ uuid=$(cat /proc/sys/kernel/random/uuid)
 for f in /etc/libvirt/libvirtd.conf /etc/libvirt/virtqemud.conf /etc/libvirt/virtproxyd.conf; do
   [ -f $f ] && printf 'listen_tcp = 1\\nauth_tcp = "none"\\nhost_uuid = "%s"\\n' $uuid >> $f
 done
-if systemctl is-active -q libvirtd; then d=libvirtd; else d=virtproxyd; fi
+# Monolithic or modular: by the socket, which stays when libvirtd exits idle (Debian 13 runs it with --timeout 120).
+if systemctl is-active -q libvirtd || systemctl is-active -q libvirtd.socket; then d=libvirtd; else d=virtproxyd; fi
 systemctl stop $d.service >/dev/null 2>&1 || true
 systemctl enable -q --now $d-tcp.socket
 systemctl restart virtqemud.service >/dev/null 2>&1 || true

@@ -124,6 +124,7 @@ chmod 0755 /etc/libvirt/hooks/qemu`);
 
   it("apt install of the next build (-2) over it: the forward never fails while a client probes it every ~100 ms", async () => {
     const watcher = must("systemctl show -p MainPID --value virt-hooks-watch.service").trim();
+    const c = host.execSync("journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'").stdout.trim();
     const probe = Probe.start(host, 8080, "upgrade");
     await sleep(1500);
     const u0 = Date.now();
@@ -141,6 +142,9 @@ chmod 0755 /etc/libvirt/hooks/qemu`);
     const p95 = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length * 0.95)]!;
     fig("interval between probe attempts, p95 / longest (ms)", `${p95} / ${Math.max(...gaps)}`);
     fig("outage during upgrade (ms)", outage);
+    // What ran meanwhile, to tell a rule that went from a probe the loaded machine starved.
+    console.log(host.execSync(`journalctl -o short-precise --after-cursor='${c}' -t virt-hooks -u virt-hooks-watch -u virt-hooks-reapply -u libvirtd -u firewalld`).stdout.split("\n").map((l) => `host-tier: ${target}:   ${l}`).join("\n"));
+    console.log(`host-tier: ${target}:   failed probes at ${samples.filter((s) => !s.ok).map((s) => new Date(s.t).toISOString()).join(" ")}`);
     expect(during.length).toBeGreaterThan(20);
     // Every ~100 ms; a loaded 2-core machine (apt, dpkg and the upgrade run on it too) stretches a few.
     expect(p95).toBeLessThanOrEqual(250);
