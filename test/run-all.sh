@@ -14,9 +14,10 @@ bash test/e2e/install-deps.sh
 npm run -s typecheck
 npm run -s build
 vitest run --project unit --project kernel --project binary --project hostile --project e2e "$@"
-# Booted Debian 12 hosts (systemd, journald, D-Bus, firewalld, Debian's own libvirt and
-# Node) in systemd-nspawn, the product installed by the README's command. Its roots are
-# cached under /var/cache/virt-hooks-test (test/host/make-root.sh; ~5 min when cold).
-# Its browser tier (test/host/cockpit.test.ts) drives Debian's own Chromium.
+# Booted Debian 13 and 12 hosts (systemd, journald, D-Bus, firewalld, Debian's own libvirt
+# and Node) in systemd-nspawn, the product installed by the README's command. Their roots
+# are cached under /var/cache/virt-hooks-test (test/host/make-root.sh; ~4-6 min each when
+# cold: trixie, stock, backports). Its browser tier (test/host/cockpit.test.ts) drives
+# Debian's own Chromium.
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends chromium; }
 vitest run --project host "$@"

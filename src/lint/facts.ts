@@ -5,12 +5,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { readTextIfAny } from "../effects/read-text.js";
 import { socketHolders } from "../effects/socket-holders.js";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { canonicalAddress, type Family } from "../net/ip.js";
 import type { HostView } from "../host/view.js";
 import { readHostAddresses } from "../effects/host-addresses.js";
 import type { RuleSet, Proto } from "../rules/model.js";
-import type { HostFacts, Listener } from "./lint.js";
+import type { FirewalldForwardPort, HostFacts, Listener } from "./lint.js";
 
 function xmlNames(dir: string): string[] | undefined {
   try {
@@ -34,8 +34,10 @@ export function readHostFacts(paths: FactPaths, view: HostView, rules: RuleSet):
   const listeners = readListeners(paths.proc ?? "/proc", rules);
   const defaultInterface = rules.egress.length ? defaultInterfaces(paths.proc ?? "/proc") : undefined;
   const strict = paths.firewalldConf !== undefined ? strictForwardPorts(paths.firewalldConf) : undefined;
+  const owned = strict && paths.firewalldConf !== undefined ? firewalldForwardPorts(join(dirname(paths.firewalldConf), "zones")) : undefined;
   return {
     ...(strict !== undefined ? { firewalldStrictForwardPorts: strict } : {}),
+    ...(owned ? { firewalldForwardPorts: owned } : {}),
     ...(defined ? { domains: [...new Set([...defined, ...view.domains.keys()])] } : {}),
     ...(definedNets ? { networks: [...new Set([...definedNets, ...view.networks.keys()])] } : {}),
     ...(addresses ? { addresses } : {}),
@@ -58,6 +60,35 @@ export function strictForwardPorts(confPath: string): boolean | undefined {
     if (m) value = /^(yes|true|1)$/i.test(m[1] ?? "");
   }
   return value ?? false;
+}
+
+/**
+ * The ports of firewalld's forward-ports in its permanent zones (zones/*.xml beside
+ * firewalld.conf: where `firewall-cmd --permanent --add-forward-port` writes), e.g.
+ * <forward-port port="8080-8081" protocol="tcp" to-port="80" to-addr="192.168.122.5"/>.
+ * Runtime-only ones are not in a file and are not seen.
+ */
+export function firewalldForwardPorts(zonesDir: string): FirewalldForwardPort[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(zonesDir).filter((n) => n.endsWith(".xml"));
+  } catch {
+    return undefined;
+  }
+  const out: FirewalldForwardPort[] = [];
+  for (const name of names) {
+    // Bounded, regular files only (read-text.ts): a zone file is root's, but lint must never hang on one.
+    const text = readTextIfAny(join(zonesDir, name), 1 << 20);
+    if (text === undefined) continue;
+    for (const [el] of text.matchAll(/<forward-port\b[^>]*>/g)) {
+      const attr = (a: string) => new RegExp(`\\s${a}\\s*=\\s*["']([^"']*)["']`).exec(el)?.[1];
+      const port = /^(\d+)(?:-(\d+))?$/.exec(attr("port") ?? "");
+      const proto = attr("protocol");
+      if (!port || !proto) continue;
+      out.push({ proto, first: Number(port[1]), last: Number(port[2] ?? port[1]) });
+    }
+  }
+  return out;
 }
 
 /** The interfaces of the default routes (/proc/net/route, /proc/net/ipv6_route): where an egress address would go. */

@@ -31,6 +31,14 @@ export interface HostFacts {
   readonly defaultInterface?: { readonly 4?: string; readonly 6?: string };
   /** firewalld's StrictForwardPorts=yes: it rejects DNAT it did not create itself. */
   readonly firewalldStrictForwardPorts?: boolean;
+  /** The ports of firewalld's own forward-ports (its permanent zones): those it lets through even then. */
+  readonly firewalldForwardPorts?: readonly FirewalldForwardPort[];
+}
+
+export interface FirewalldForwardPort {
+  readonly proto: string;
+  readonly first: number;
+  readonly last: number;
 }
 
 export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
@@ -56,7 +64,7 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
       );
     }
     out.push(...shadows(f, facts.listeners));
-    if (facts.firewalldStrictForwardPorts) out.push(strictForward(f));
+    if (facts.firewalldStrictForwardPorts && !ownedByFirewalld(f, facts.firewalldForwardPorts ?? [])) out.push(strictForward(f, rules.hosts));
   }
   for (const e of rules.egress ?? []) {
     if (e.target.kind === "domain") {
@@ -84,8 +92,11 @@ export function lintRules(rules: RuleSet, facts: HostFacts): Diagnostic[] {
  * DNAT firewalld did not make (libvirt-facts.md, firewalld section): our
  * forwards are installed and look live, yet no connection gets through.
  */
-function strictForward(f: ForwardRule): Diagnostic {
-  const to = f.target.kind === "address" ? f.target.address : "<the guest's address>";
+function strictForward(f: ForwardRule, hosts: RuleSet["hosts"]): Diagnostic {
+  // A guest by name: its fixed address from a `host` statement, when rules.d has exactly one.
+  const t = f.target;
+  const fixed = t.kind === "domain" ? [...new Set(hosts.filter((h) => h.name === t.name && h.family === 4 && (!t.network || h.network === t.network)).map((h) => h.address))] : [];
+  const to = t.kind === "address" ? t.address : fixed.length === 1 ? fixed[0] : "<the guest's address>";
   const port = f.hostPorts.first === f.hostPorts.last ? `${f.hostPorts.first}` : `${f.hostPorts.first}-${f.hostPorts.last}`;
   const toport = f.targetPorts ? formatPorts(f.targetPorts) : port;
   return warning(
@@ -110,6 +121,20 @@ function notLocalEgress(e: EgressRule, facts: HostFacts): Diagnostic {
     `${a.address} is not an address of this host${own.length ? ` (it has ${list(own)})` : ""}: this ${e.kind} statement waits until it is`,
     `if this host should own it: ip addr add ${a.address}/${a.family === 4 ? 32 : 128} dev ${dev && /^[A-Za-z0-9_.:@-]{1,15}$/.test(dev) ? dev : "IFACE"}   (and make it persistent in the host's network configuration; the upstream router must route ${a.address} to this host)`,
   );
+}
+
+/**
+ * Whether firewalld lets this forward's connections through under StrictForwardPorts=yes:
+ * it then accepts a DNAT'd connection by its original destination port alone, when
+ * one of its own forward-ports (any zone, measured with firewalld 2.3.1) has that port.
+ */
+function ownedByFirewalld(f: ForwardRule, owned: readonly FirewalldForwardPort[]): boolean {
+  for (const proto of f.protos) {
+    for (let port = f.hostPorts.first; port <= f.hostPorts.last; port++) {
+      if (!owned.some((o) => o.proto === proto && o.first <= port && port <= o.last)) return false;
+    }
+  }
+  return true;
 }
 
 const list = (xs: readonly string[], max = 5) => (xs.length > max ? `${xs.slice(0, max).join(", ")}, …` : xs.join(", "));

@@ -1,18 +1,19 @@
-// Host tier, issue 17: many hosts. Two booted Debian 12 hosts (vh-a, vh-b)
+// Host tier, issue 17: many hosts. Two booted Debian hosts (vh-a, vh-b)
 // joined by a veth (10.99.0.1 <-> 10.99.0.2), libvirtd on TCP without auth
 // (lab only) and firewalld opening 16509/tcp and 49152-49215/tcp, the same
 // rules.d on both — a `host` statement (the guest's fixed address) and a
 // forward by name — and a real `virsh migrate --live --persistent
-// --undefinesource` of a paused diskless qemu guest, both ways, on both
-// targets (stock: libvirt 9.0 iptables backend; backports: libvirt 11.3
-// nftables). On each host a stand-in netns on virbr0 holds the guest's address
+// --undefinesource` of a paused diskless qemu guest, both ways, on each
+// target (lab/targets.ts: two Debian 12 hosts with libvirt 9.0, iptables
+// backend; two Debian 13 hosts with libvirt 11.3 on either backend). On each host a stand-in netns on virbr0 holds the guest's address
 // (a paused guest's tap carries nothing) and a client netns probes the
 // forward. Figures are printed with a "host-tier:" prefix.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { Host, makeRoot } from "./lab/boot.js";
-import { addClient, addGuest, connectOnce, copyCheckout, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
+import type { Host } from "./lab/boot.js";
+import { bootTarget, describeTargets, rootOf } from "./lab/targets.js";
+import { addClient, addGuest, connectOnce, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
 
 const REPO = resolve(__dirname, "../..");
 const fig = (target: string, k: string, v: unknown) => console.log(`host-tier: [${target}] ${k} = ${v}`);
@@ -47,7 +48,8 @@ uuid=$(cat /proc/sys/kernel/random/uuid)
 for f in /etc/libvirt/libvirtd.conf /etc/libvirt/virtqemud.conf /etc/libvirt/virtproxyd.conf; do
   [ -f $f ] && printf 'listen_tcp = 1\\nauth_tcp = "none"\\nhost_uuid = "%s"\\n' $uuid >> $f
 done
-if systemctl is-active -q libvirtd; then d=libvirtd; else d=virtproxyd; fi
+# Monolithic or modular: by the socket, which stays when libvirtd exits idle (Debian 13 runs it with --timeout 120).
+if systemctl is-active -q libvirtd || systemctl is-active -q libvirtd.socket; then d=libvirtd; else d=virtproxyd; fi
 systemctl stop $d.service >/dev/null 2>&1 || true
 systemctl enable -q --now $d-tcp.socket
 systemctl restart virtqemud.service >/dev/null 2>&1 || true
@@ -76,10 +78,8 @@ function span(samples: Sample[], since: number) {
   return { first: ok[0]?.t, last: ok[ok.length - 1]?.t };
 }
 
-type Target = "stock" | "backports";
-const TARGETS: Target[] = (process.env.VH_HOST_TARGETS ?? "stock,backports").split(",").filter(Boolean) as Target[];
-
-describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) => {
+describeTargets("migrate", "host: live migration between two hosts", (t) => {
+  const target = t.name;
   let a: Host;
   let b: Host;
   const hosts = () => [a, b] as const;
@@ -87,9 +87,9 @@ describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) =
   const rulesAt = new Map<Host, string>();
 
   beforeAll(async () => {
-    const root = makeRoot(target, REPO);
+    const root = rootOf(t, REPO);
     const t0 = Date.now();
-    [a, b] = await Promise.all([Host.boot(root, `vh-mig-a-${process.pid}`), Host.boot(root, `vh-mig-b-${process.pid}`)]);
+    [a, b] = await Promise.all([bootTarget(t, root, `vh-mig-a-${process.pid}`), bootTarget(t, root, `vh-mig-b-${process.pid}`)]);
     fig(target, "boot of two hosts (s)", ((Date.now() - t0) / 1000).toFixed(1));
     // The link: created in A's network namespace, its peer moved into B's by PID.
     const link = spawnSync("nsenter", ["-t", String(a.pid), "-n", "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", String(b.pid)], { encoding: "utf8" });
@@ -98,16 +98,8 @@ describe.each(TARGETS)("host: live migration between two hosts (%s)", (target) =
     b.execSync(`ip addr add ${LINK.b}/24 dev vb && ip link set vb up`);
     for (const [h, name] of [[a, "vh-a"], [b, "vh-b"]] as const) {
       const i0 = Date.now();
-      if (process.env.VH_HOST_PREBUILT === "1") {
-        // Iterating: the executable built on this machine, installed as the release tarball installs it.
-        copyCheckout(h, REPO, "/root/virt-hooks");
-        h.copyIn(REPO, ["dist/virt-hooks"], "/root/virt-hooks");
-        const r = h.execSync("cd /root/virt-hooks && ./install.sh --no-build 2>&1");
-        if (r.code !== 0) throw new Error(`install on ${name}: ${r.stdout.slice(-2000)}`);
-      } else {
-        const r = installFromCheckout(h, REPO);
-        if (r.code !== 0) throw new Error(`install on ${name}: ${r.output.slice(-2000)}`);
-      }
+      const r = installFromCheckout(h, REPO, { prebuilt: true });
+      if (r.code !== 0) throw new Error(`install on ${name}: ${r.output.slice(-2000)}`);
       fig(target, `install on ${name} (s)`, ((Date.now() - i0) / 1000).toFixed(1));
       libvirtOverTcp(h, name);
       startDefaultNetwork(h);

@@ -3,8 +3,8 @@
 // host facts are passed in as values.
 import { describe, expect, it } from "vitest";
 import { lintRules, type HostFacts } from "../../src/lint/lint.js";
-import { parseProcNet, procAddress, strictForwardPorts } from "../../src/lint/facts.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { firewalldForwardPorts, parseProcNet, procAddress, strictForwardPorts } from "../../src/lint/facts.js";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileText } from "../helpers/rules.js";
@@ -108,6 +108,12 @@ describe("firewalld's StrictForwardPorts=yes (firewalld >= 2.3)", () => {
     );
     expect(lint("forward tcp 8080 to 192.168.122.5:80", { firewalldStrictForwardPorts: false })).toEqual([]);
   });
+  it("a guest by name: the hint's address is its fixed address from rules.d's host statement", () => {
+    const [d] = lint("host default 52:54:00:77:00:50 192.168.122.50 web\nforward tcp 8080 to web:80", { firewalldStrictForwardPorts: true });
+    expect(d?.hint).toContain("--add-forward-port=port=8080:proto=tcp:toport=80:toaddr=192.168.122.50)");
+    const [u] = lint("forward tcp 8080 to web:80", { firewalldStrictForwardPorts: true });
+    expect(u?.hint).toContain("toaddr=<the guest's address>)");
+  });
   it("reads the option from firewalld.conf: the last setting wins, absent means no, no file means unknown", () => {
     const dir = mkdtempSync(join(tmpdir(), "vh-fwd-"));
     const conf = join(dir, "firewalld.conf");
@@ -116,5 +122,25 @@ describe("firewalld's StrictForwardPorts=yes (firewalld >= 2.3)", () => {
     expect(strictForwardPorts(conf)).toBe(false);
     writeFileSync(conf, "# StrictForwardPorts=yes\nStrictForwardPorts=no\nStrictForwardPorts = yes\n");
     expect(strictForwardPorts(conf)).toBe(true);
+  });
+  it("says nothing of a forward whose every port firewalld forwards itself (the hint's second fix), for that protocol", () => {
+    const owned = [{ proto: "tcp", first: 8080, last: 8080 }, { proto: "tcp", first: 9000, last: 9001 }];
+    const facts = { firewalldStrictForwardPorts: true, firewalldForwardPorts: owned };
+    expect(lint("forward tcp 8080 to 192.168.122.5:80", facts)).toEqual([]);
+    expect(lint("forward tcp 9000-9001 to 192.168.122.5", facts)).toEqual([]);
+    expect(lint("forward tcp 9000-9002 to 192.168.122.5", facts).map((d) => d.code)).toEqual(["firewalld-strict-forward-ports"]);
+    expect(lint("forward udp 8080 to 192.168.122.5:80", facts).map((d) => d.code)).toEqual(["firewalld-strict-forward-ports"]);
+  });
+  it("reads firewalld's forward-ports from its permanent zone files", () => {
+    const zones = join(mkdtempSync(join(tmpdir(), "vh-fwd-")), "zones");
+    expect(firewalldForwardPorts(zones)).toBeUndefined();
+    mkdirSync(zones);
+    writeFileSync(join(zones, "public.xml"), `<?xml version="1.0" encoding="utf-8"?>
+<zone><short>Public</short><service name="ssh"/>
+  <forward-port port="8080" protocol="tcp" to-port="80" to-addr="192.168.122.50"/>
+  <forward-port to-addr='192.168.122.6' protocol='udp' port='5000-5002'/>
+</zone>`);
+    writeFileSync(join(zones, "public.xml.old"), `<forward-port port="1" protocol="tcp"/>`);
+    expect(firewalldForwardPorts(zones)).toEqual([{ proto: "tcp", first: 8080, last: 8080 }, { proto: "udp", first: 5000, last: 5002 }]);
   });
 });

@@ -4,15 +4,15 @@
 // nsenter into its PID; stop() kills nspawn by PID and removes the overlay.
 // The host's firewall, network and /etc are never touched.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export interface Result { code: number; stdout: string; stderr: string; ms: number }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Builds (or reuses) the root for a target; returns its path. */
-export function makeRoot(target: "stock" | "backports", repo: string): string {
+export function makeRoot(target: "stock" | "backports" | "trixie", repo: string): string {
   const r = spawnSync(join(repo, "test/host/make-root.sh"), [target], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   if (r.status !== 0) throw new Error(`make-root.sh ${target} failed (${r.status})`);
   return r.stdout.trim().split("\n").pop()!;
@@ -29,9 +29,14 @@ export class Host {
   private constructor(readonly name: string, readonly dir: string, private readonly nspawn: ChildProcess, public pid = 0) {}
   log = "";
 
-  static async boot(root: string, name: string): Promise<Host> {
+  /** `files` (path -> contents) are laid over the root: written into the overlay's upper dir before it is mounted. */
+  static async boot(root: string, name: string, files: Record<string, string> = {}): Promise<Host> {
     const dir = mkdtempSync(join(tmpdir(), `vh-host-${name}-`));
     for (const d of ["upper", "work", "merged"]) spawnSync("mkdir", ["-p", join(dir, d)]);
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, "upper", path)), { recursive: true, mode: 0o755 });
+      writeFileSync(join(dir, "upper", path), text, { mode: 0o644 });
+    }
     const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", BOOT, "boot",
       root, join(dir, "upper"), join(dir, "work"), join(dir, "merged"), name], { stdio: ["ignore", "pipe", "pipe"] });
     const h = new Host(name, dir, child);
