@@ -23,6 +23,7 @@ import { eventLabel, summaryLine } from "./outcome.js";
 import { readCachedInterest, rulesKey, writeCachedInterest } from "../effects/interest-cache.js";
 import { runEventScripts } from "./guest-scripts.js";
 import { coveredEarly } from "./covered-early.js";
+import { recordedPort } from "./recorded-port.js";
 import { COVERED_NOTE } from "./coalesce.js";
 import type { Lock } from "../effects/lock.js";
 
@@ -77,6 +78,9 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     const cached = readCachedInterest(paths.stateDir, key);
     const early = cached && decide(event, cached);
     if (early?.kind === "ignore") return await ignored(early.why);
+    // A libvirtd restart's port-created burst, one after another, ends here (recorded-port.ts).
+    const known = cached && early?.kind === "reconcile" ? recordedPort(event, xml, cached, paths.libvirtRunDir) : undefined;
+    if (known) return await ignored(known);
     // A reconnect of a libvirtd restart that a later-started reconcile covered
     // ends here too, without the deferred code (covered-early.ts).
     const quick = cached && early?.kind === "reconcile" ? await coveredEarly({ event, decision: early, interest: cached, xml, files, paths, startedAt }) : {};
@@ -93,6 +97,8 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     if (!cached) writeCachedInterest(paths.stateDir, key, { ...interest, clean: compiled.diagnostics.length === 0 });
     const decision = decide(event, interest);
     if (decision.kind === "ignore") return await ignored(decision.why);
+    const recorded = recordedPort(event, xml, interest, paths.libvirtRunDir);
+    if (recorded) return await ignored(recorded);
     vetoable = decision.vetoable;
     const { handleEvent } = await import("./handle-event.js");
     const refusal = await handleEvent({ event, decision, interest, xml, files, compiled, paths, log, elapsed, startedAt, ...(held ? { held } : {}) });

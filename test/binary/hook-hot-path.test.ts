@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { domainXml, HostTree, isRoot, networkStatusXml, REPO, run } from "../helpers/binary.js";
 import { NetnsPool, unshared, type Netns } from "../helpers/netns.js";
+import { fixture } from "../helpers/fixtures.js";
 
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
 /** argv in a throw-away netns when we can (root): events that reconcile really apply there. */
@@ -38,6 +39,44 @@ describe.skipIf(!hasStrace)("binary: events the hook ignores", () => {
       expect(execs, execs.join("\n")).toHaveLength(1); // the hook itself
     });
   }
+});
+
+/** A port-created for VM as libvirt sends it; `portId` 22's (the one startDomain's status file holds) or 16's (a hot-plugged NIC's). */
+const portCreated = (fixtureId: "22" | "16") =>
+  fixture(`${fixtureId}-network-port-created-begin.xml`)
+    .replace(/52:54:00:6c:3c:0[12]/g, VM.mac)
+    .replace("<name>vm1</name>", `<name>${VM.name}</name>`)
+    .replace("name='vm1' ip='192.168.122.10'", `name='${VM.name}' ip='${VM.ip}'`);
+
+describe.skipIf(!hasStrace)("binary: a libvirtd restart's port-created (issue 28)", () => {
+  let tree: HostTree;
+  afterEach(() => tree.dispose());
+
+  const traced = async (input: string) => {
+    const trace = join(tree.root, "execve.trace");
+    const r = await run(isolated(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, ...tree.hookArgv("network default port-created begin -")]), { env: tree.env(), input });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("");
+    const execs = readFileSync(trace, "utf8").split("\n").filter((l) => /execve\(.* = 0$/.test(l));
+    return { log: r.stderr, children: execs.length - 1 };
+  };
+
+  it("a port the running guest's status file already holds: ignored, no child; a hot-plugged NIC's port: reconciled", async () => {
+    tree = HostTree.withDefaultNetwork([VM]);
+    tree.writeRules("50-web.rules", "forward tcp 8080 to web:80\n");
+    tree.startDomain(VM.name, VM.mac);
+    // The first event compiles rules.d and records its interest; the restart's storm then decides from that record.
+    await traced(portCreated("16"));
+    const known = await traced(portCreated("22"));
+    expect(known.log).toMatch(/ignored \(a recorded port of running guest web: its reconnect or start follows\)/);
+    expect(known.children).toBe(0);
+    // Rules changed since (no cached interest): decided the same way once compiled.
+    tree.writeRules("50-web.rules", "forward tcp 8081 to web:80\n");
+    expect((await traced(portCreated("22"))).log).toMatch(/ignored \(a recorded port of running guest web/);
+    const hotplug = await traced(portCreated("16"));
+    expect(hotplug.log).not.toMatch(/ignored/);
+    expect(hotplug.children, hotplug.log).toBeGreaterThan(0);
+  });
 });
 
 describe("binary: the cached rule interest", () => {
