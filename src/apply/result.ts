@@ -16,6 +16,8 @@ export interface ReconcileResult {
   readonly removedFrom: readonly string[];
   /** Nothing looked at: a hook that started after this one had just verified the same desired state. */
   readonly coalesced?: boolean;
+  /** Nothing looked at: the watcher verified these very inputs then and heard no change since (effects/quiet-record.ts). */
+  readonly quietSince?: string;
   /** Rule counts when `plan` was not computed (covered before reading the host: hook/coalesce.ts). */
   readonly counts?: RuleCounts;
   /** Tracked connections deleted because their guest's egress/map translation changed (apply/stale-flows.ts). */
@@ -27,7 +29,7 @@ export interface ReconcileResult {
  * nothing planned or looked at; the families and rule counts as the covering
  * reconcile left and reported them.
  */
-export function coveredResult(stateDir: string, counts: RuleCounts): ReconcileResult {
+export function coveredResult(stateDir: string, counts: RuleCounts, quietSince?: string): ReconcileResult {
   const families = unchangedFamilies(readState(stateDir));
   const backend: BackendName = families[0]?.backend ?? "iptables";
   return {
@@ -37,6 +39,7 @@ export function coveredResult(stateDir: string, counts: RuleCounts): ReconcileRe
     removedFrom: [],
     coalesced: true,
     counts,
+    ...(quietSince !== undefined ? { quietSince } : {}),
   };
 }
 

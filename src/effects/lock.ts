@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { readRegularFile } from "./read-text.js";
 import { socketHolders, type SocketHolder } from "./socket-holders.js";
 import { recordDirProblem } from "./state-dir.js";
+import { isRunning, selfIdentity, type ProcessIdentity } from "./process-identity.js";
 
 export interface Lock {
   /** Idempotent: a lock handed from one step to the next may be released by both. */
@@ -118,33 +119,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- who holds it -----------------------------------------------------------
 
-interface Owner {
-  readonly pid: number;
-  /** Field 22 of /proc/PID/stat: clock ticks after boot the process started. */
-  readonly start: string;
-}
+type Owner = ProcessIdentity;
 
-let self: Owner | undefined;
-
-function identity(): Owner {
-  self ??= { pid: process.pid, start: startTime(process.pid) ?? "0" };
-  return self;
-}
-
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(o: Owner): boolean {
-  const start = startTime(o.pid);
-  return start !== undefined && start === o.start;
-}
+const identity = selfIdentity;
+const alive = isRunning;
 
 function writeIdentity(path: string, o: Owner): void {
   unlinkQuietly(path); // our own pid's leftover from a process that died before cleaning up

@@ -25,6 +25,11 @@ import type { Verified } from "../effects/state-store.js";
 /** The log line's note of a covered hook (bench/ and the tests count these). */
 export const COVERED_NOTE = "verified by a hook that started after this one";
 
+/** The note of a covered hook: by a later-started reconcile, or by the watcher's quiet record. */
+export function coveredNote(r: { readonly quietSince?: string }): string {
+  return r.quietSince !== undefined ? `unchanged since the watcher verified it at ${r.quietSince} (no change heard since)` : COVERED_NOTE;
+}
+
 export interface CoalesceInputs {
   readonly rules: readonly SourceFile[];
   /** statusIdentity() of the status files this event's reconcile would read. */

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { readTextIfAny } from "../effects/read-text.js";
 import { statusIdentity } from "../effects/status-identity.js";
 import { readVerified } from "../effects/state-store.js";
+import { readQuiet } from "../effects/quiet-record.js";
 import { acquireLockUnless, type Lock } from "../effects/lock.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import type { Paths } from "../config/paths.js";
@@ -99,6 +100,17 @@ function eligible(i: EarlyInputs): boolean {
 }
 
 function coveredBy(i: EarlyInputs, key: string): ReconcileResult | undefined {
-  const verified = readVerified(i.paths.stateDir);
-  return coveredBefore(verified, i.startedAt, key) ? coveredResult(i.paths.stateDir, verified.counts) : undefined;
+  return coveredFor(i.paths.stateDir, i.startedAt, key);
+}
+
+/**
+ * Covered: a reconcile that started after this hook recorded these very
+ * inputs (coalesce.ts), or the running watcher verified them and has heard no
+ * change since (effects/quiet-record.ts).
+ */
+export function coveredFor(stateDir: string, startedAt: bigint, key: string): ReconcileResult | undefined {
+  const verified = readVerified(stateDir);
+  if (coveredBefore(verified, startedAt, key)) return coveredResult(stateDir, verified.counts);
+  const quiet = readQuiet(stateDir);
+  return quiet?.inputs === key && quiet.counts.failed === 0 ? coveredResult(stateDir, quiet.counts, quiet.since) : undefined;
 }

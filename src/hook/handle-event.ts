@@ -14,16 +14,15 @@ import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import { readDomainStatus, readHostView } from "../effects/libvirt-state.js";
 import { statusIdentity } from "../effects/status-identity.js";
-import { readVerified } from "../effects/state-store.js";
-import { correctionsRedundant, coveredBefore, COVERED_NOTE, domainElement, inputsKey } from "./coalesce.js";
+import { correctionsRedundant, coveredNote, domainElement, inputsKey } from "./coalesce.js";
 import { acquireLock } from "../effects/lock.js";
-import type { Held } from "./covered-early.js";
+import { coveredFor, type Held } from "./covered-early.js";
 import type { LogSink } from "../effects/log.js";
 import { runTool } from "../effects/exec.js";
 import type { Paths } from "../config/paths.js";
 import { converge } from "../converge/converge.js";
 import { OCCASIONS } from "../converge/occasion.js";
-import { coveredResult, type ReconcileResult } from "../apply/result.js";
+import type { ReconcileResult } from "../apply/result.js";
 import type { Decision, EventInput } from "./policy.js";
 import { interestOf, type RuleInterest } from "../plan/interest.js";
 import { eventLabel, problemLines, summaryLine } from "./outcome.js";
@@ -91,7 +90,7 @@ export async function handleEvent(c: EventContext): Promise<string[]> {
       result = done;
       input.problems.push(...read.problems);
     }
-    if (result.coalesced) notes.push(COVERED_NOTE);
+    if (result.coalesced) notes.push(coveredNote(result));
   } finally {
     await lock?.release();
   }
@@ -108,8 +107,8 @@ function covered(c: EventContext, corrections: readonly Correction[]): Covered {
   const reattach = c.decision.reattach === true && c.compiled.rules.settings.reattach;
   const inputs = coalescingKey(c, reattach, corrections);
   if (inputs === undefined) return { reattach };
-  const verified = readVerified(c.paths.stateDir);
-  return coveredBefore(verified, c.startedAt, inputs) ? { reattach, inputs, result: coveredResult(c.paths.stateDir, verified.counts) } : { reattach, inputs };
+  const result = coveredFor(c.paths.stateDir, c.startedAt, inputs);
+  return result ? { reattach, inputs, result } : { reattach, inputs };
 }
 
 /** The context with rules.d read again: recompiled only when its text changed while we waited. */

@@ -24,7 +24,7 @@ import { readCachedInterest, rulesKey, writeCachedInterest } from "../effects/in
 import { runEventScripts } from "./guest-scripts.js";
 import { coveredEarly } from "./covered-early.js";
 import { recordedPort } from "./recorded-port.js";
-import { COVERED_NOTE } from "./coalesce.js";
+import { coveredNote } from "./coalesce.js";
 import type { Lock } from "../effects/lock.js";
 
 export interface HookIo {
@@ -85,7 +85,7 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     // ends here too, without the deferred code (covered-early.ts).
     const quick = cached && early?.kind === "reconcile" ? await coveredEarly({ event, decision: early, interest: cached, xml, files, paths, startedAt }) : {};
     if ("covered" in quick) {
-      await log.write("info", [summaryLine(eventLabel(event), quick.covered, elapsed(), COVERED_NOTE)]);
+      await log.write("info", [summaryLine(eventLabel(event), quick.covered, elapsed(), coveredNote(quick.covered))]);
       return 0;
     }
     const held = "held" in quick ? quick.held : undefined;

@@ -28,6 +28,7 @@ import { createTrigger } from "./trigger.js";
 import type { WatchState } from "./state.js";
 import { WATCH_STATE_FILE } from "./state.js";
 import { watchRulesDir } from "./rules-dir-source.js";
+import { createQuietKeeper, iptablesIsNft } from "./quiet-keeper.js";
 
 /**
  * An editor writes a file in several steps (truncate, write, rename): the
@@ -73,6 +74,8 @@ export async function runWatch(paths: Paths): Promise<number> {
     lastProblem = line;
   };
 
+  // The word hooks may take instead of reading the kernel (effects/quiet-record.ts).
+  const quiet = createQuietKeeper(paths, await iptablesIsNft().catch(() => false));
   const trigger = createTrigger({
     quietMs: 100,
     maxWaitMs: 400,
@@ -87,7 +90,9 @@ export async function runWatch(paths: Paths): Promise<number> {
           problem("watch: the rule files have errors; nothing applied until they are fixed (virt-hooks check)");
           return;
         }
+        const pending = quiet.begin(ctx);
         const result = await convergeAdmin(OCCASIONS.watch, ctx, paths);
+        quiet.end(pending, result, state.sources.netfilter === "watching");
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
         const line = summaryLine(changed ? `watch: repaired ${Date.now() - firstAt} ms after ${describeCauses(why)}` : `watch: checked after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
@@ -117,9 +122,11 @@ export async function runWatch(paths: Paths): Promise<number> {
       state.sources[name] = "watching";
       save();
       // It may have missed changes while it was down.
+      quiet.heard();
       trigger.poke(`${label} (re)connected`);
     },
     onDown: (why: string) => {
+      quiet.heard();
       state.sources[name] = `not watching: ${why}`;
       save();
       log("warning", `watch: not watching ${label} (${why}); ${state.sources[other].startsWith("not watching") ? "retrying" : `watching ${other} only`}, and virt-hooks-apply.timer still re-checks every minute`);
@@ -155,6 +162,7 @@ export async function runWatch(paths: Paths): Promise<number> {
       onLine: (l) => {
         const c = netfilterChange(l);
         if (!c) return;
+        quiet.heard();
         trigger.poke(c.why);
         // Its tables rebuilt: firewalld reloaded, and libvirt follows on its own time.
         if (c.role === "firewalld") for (const ms of FIREWALLD_FOLLOW_UPS_MS) trigger.poke(c.why, ms);
@@ -171,6 +179,7 @@ export async function runWatch(paths: Paths): Promise<number> {
         if (e.kind === "reloaded" && !believeReloaded(owner, e.sender)) return;
         const c = e.kind === "reloaded" ? "firewalld reloaded" : "firewalld (re)started or stopped";
         if (e.kind === "owner-changed") void followOwner();
+        quiet.heard();
         trigger.poke(c);
         for (const ms of FIREWALLD_FOLLOW_UPS_MS) trigger.poke(c, ms);
       },
@@ -179,12 +188,16 @@ export async function runWatch(paths: Paths): Promise<number> {
   ];
   // rules.d (rules-dir-source.ts): a converge RULES_QUIET_MS after the last write to a rule file.
   const rulesDir = watchRulesDir(paths.rulesDir, {
-    onChange: (why) => trigger.poke(why, RULES_QUIET_MS),
+    onChange: (why) => {
+      quiet.heard();
+      trigger.poke(why, RULES_QUIET_MS);
+    },
     onUp: () => {
       state.sources.rules = "watching";
       save();
     },
     onDown: (why) => {
+      quiet.heard();
       state.sources.rules = `not watching: ${why}`;
       save();
       log("warning", `watch: not watching rules.d (${why}); retrying, and virt-hooks-apply.timer still applies every minute`);
@@ -198,6 +211,7 @@ export async function runWatch(paths: Paths): Promise<number> {
     const stop = (sig: string) => {
       if (stopping) return;
       stopping = true;
+      quiet.stop();
       for (const s of sources) s.stop();
       rulesDir.stop();
       trigger.stop();
