@@ -4,7 +4,7 @@
 //
 //   --binary PATH   the executable to time (default dist/virt-hooks)
 //   --quick         fewer repetitions (a smoke run; figures are noisier)
-//   --only LIST     comma-separated sections: ignored,events,busy,storm,apply,packet
+//   --only LIST     comma-separated sections: ignored,nothing,events,busy,storm,apply,packet
 //   --out FILE      also write the report to FILE
 //
 // Needs root. Re-executes itself under `unshare -n`: every firewall, link and
@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readlinkSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { applyCost, Bench, busyHost, FORWARD_COUNTS, floors, ignoredEvents, lifecycle, storm } from "./lib/cases.mjs";
+import { nothingToDo } from "./lib/nothing-to-do.mjs";
 import { packetPath } from "./lib/packet.mjs";
 import { render } from "./lib/report.mjs";
 import { assertPrivate, currentNetns } from "./lib/netns.mjs";
@@ -20,7 +21,7 @@ import { SYSTEM_PATH, useCputime } from "./lib/measure.mjs";
 import { buildTool } from "./lib/tools.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
-const SECTIONS = ["ignored", "events", "busy", "storm", "apply", "packet"];
+const SECTIONS = ["ignored", "nothing", "events", "busy", "storm", "apply", "packet"];
 
 function parseArgs(argv) {
   const o = { binary: resolve(REPO, "dist/virt-hooks"), quick: false, only: SECTIONS, out: undefined };
@@ -76,6 +77,10 @@ async function inner(hostNetns) {
     await ignoredEvents(b);
   }
   for (const backend of ["iptables", "nftables"]) {
+    if (opts.only.includes("nothing")) {
+      step(`${backend}: hooks with nothing to do (issue 28)`);
+      await nothingToDo(b, backend);
+    }
     if (opts.only.includes("events")) {
       for (const n of FORWARD_COUNTS) {
         step(`${backend}: start/reconnect/stopped with ${n} forwards`);

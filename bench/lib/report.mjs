@@ -118,6 +118,22 @@ export function render(b, { binary, elapsedS }) {
     out.push("");
   }
 
+  const nothing = msRows("nothing");
+  if (nothing.length) {
+    out.push("## Nothing to do (issue 28)", "", "The hooks of a libvirtd restart that find nothing to do, each against an ignored event (`qemu start` of a domain no rule names) run between its own samples: `× ignored` is wall and CPU median over that row's ignored median. Columns as in Hook events.", "");
+    out.push("| case | backend | median ms | × ignored | CPU ms | CPU × ignored | tx | children | runs |", "|---|---|---:|---:|---:|---:|---:|---|---:|");
+    for (const r of nothing) {
+      const kids = r.children === undefined ? "-" : r.children === 0 ? "0" : `${r.children}: ${r.others.length ? r.others.join("; ") : "transactions only"}`;
+      out.push(`| ${r.name} | ${r.backend} | ${f1(r.samples.median)} | ${f2(r.samples.median / r.pairedIgnored.samples.median)} | ${f1(r.cpu.median)} | ${f2(r.cpu.median / r.pairedIgnored.cpu.median)} | ${r.tx ?? "-"} | ${kids} | ${r.samples.n} |`);
+    }
+    const judged = nothing.filter((r) => !r.name.includes("no watcher"));
+    const worst = Math.max(...judged.map((r) => r.samples.median / r.pairedIgnored.samples.median));
+    const worstCpu = Math.max(...judged.map((r) => r.cpu.median / r.pairedIgnored.cpu.median));
+    const kids = Math.max(...judged.map((r) => r.children ?? 0));
+    const met = worst <= 1.1 && kids === 0;
+    out.push("", `Target: a hook with nothing to do ≤ 1.1× an ignored event, no child: worst ${f2(worst)}× wall (${f2(worstCpu)}× CPU), ${kids} children: ${met ? "met" : "**not met**"}.`, "");
+  }
+
   out.push("## Targets (issue 15)", "", ...targets15(b, flo), "");
   out.push("## Targets (issue 8)", "", ...targets(b, flo), "");
   if (b.problems.length) out.push("## Problems seen during the run", "", ...b.problems.slice(0, 40).map((p) => `- ${p.replace(/\n/g, " ")}`), "");
