@@ -68,7 +68,7 @@ export async function runStatus(paths: Paths, io: CliIo, o: StatusOptions): Prom
         drift: report.drift.map(driftJson),
         diagnostics: [...ctx.problems.map(problemJson), ...diagnostics.map(diagnosticJson), ...hosts.flatMap((h) => (h.state === "failed" ? [diagnosticJson(h.diagnostic)] : []))],
         errors: fw.errors.map((e) => `ipv${e.family}: ${e.message}`),
-        watcher: { running: watcher.running, pid: watcher.running ? (watcher.state?.pid ?? null) : null, sources: watcher.running ? (watcher.state?.sources ?? null) : null, lastRepair: watcher.running ? (watcher.state?.lastRepair ?? null) : null },
+        watcher: { running: watcher.running, pid: watcher.running ? (watcher.state?.pid ?? null) : null, sources: watcher.running ? (watcher.state?.sources ?? null) : null, lastRepair: watcher.running ? (watcher.state?.lastRepair ?? null) : null, quietSince: watcher.quietSince ?? null },
       }),
     );
     return code;

@@ -70,6 +70,9 @@ describe.skipIf(!isRoot)("binary: the watcher's quiet record", () => {
       expect(quick.log).toMatch(/qemu vm1 reconnect begin: .*unchanged since the watcher verified it at \S+ \(no change heard since\)/);
       expect(quick.children, quick.log).toBe(0);
       expect(quick.log).toMatch(/rules 1 live/);
+      // status says so (docs/json.md: watcher.quietSince).
+      const st = JSON.parse((await ns.exec(t.cliArgv("status", "--json"), { env: t.env() })).stdout);
+      expect(st.watcher.quietSince).toBe(JSON.parse(readFileSync(quietFile(), "utf8")).since);
 
       // Someone deletes our rules: the record is gone at once (it is back only after the repair).
       const before = readFileSync(quietFile(), "utf8");
