@@ -27,7 +27,7 @@ const NAME = "[^<>&'\"/\\x00-\\x1f\\x7f]{1,200}";
 
 const NETWORK_NAME = new RegExp(`^\\s*<hookData>\\s*<network\\b[^>]*>\\s*<name>(${NAME})</name>`);
 const PORT = new RegExp(
-  `<networkport>\\s*<uuid>(${UUID})</uuid>\\s*<owner>\\s*<name>(${NAME})</name>\\s*<uuid>${UUID}</uuid>\\s*</owner>\\s*<mac address='(${MAC})'/>`,
+  `<networkport>\\s*<uuid>(${UUID})</uuid>\\s*<owner>\\s*<name>(${NAME})</name>\\s*<uuid>${UUID}</uuid>\\s*</owner>(?:\\s*<group>[^<&]*</group>)?\\s*<mac address='(${MAC})'/>`,
 );
 
 /** The port of a `port-created`/`port-deleted` hook's XML, or undefined when it is not libvirt's plain formatting. */

@@ -26,6 +26,11 @@ describe("port-created as libvirt formats it", () => {
     expect(statusHoldsPort(fixture("status-qemu-vm1.xml"), portOfHookText(fixture("04-network-port-created-begin.xml"))!)).toBe(false);
   });
 
+  it("a port in a portgroup (<group> between owner and MAC) is read too", () => {
+    const grouped = restartPort.replace("</owner>", "</owner>\n    <group>web</group>");
+    expect(portOfHookText(grouped)).toEqual(portOfHookText(restartPort));
+  });
+
   it("the same port id with another MAC, network or owner's file is not the same port", () => {
     const port = portOfHookText(restartPort)!;
     expect(statusHoldsPort(statusBefore, { ...port, mac: "52:54:00:6c:3c:99" })).toBe(false);
