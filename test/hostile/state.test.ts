@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostTree, isRoot, logLines, networkStatusXml, requireBinary, run } from "../helpers/binary.js";
 import { fixture } from "../helpers/fixtures.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
+import { uplinkLab } from "../helpers/uplink-lab.js";
 import { asNobody, dnatRules, walkableTree } from "./helpers.js";
 
 const RULES = "uplink default em1\nroute default default via 192.0.2.1\nforward tcp 8080 to 192.168.122.10:80\nforward udp 5353 to 192.168.122.10:53\n";
@@ -27,16 +28,7 @@ describe.skipIf(!isRoot)("hostile: our records on disk", () => {
     ns = await pool.create();
     t = walkableTree(HostTree.withDefaultNetwork());
     t.writeRules("20-uplink.rules", RULES);
-    for (const cmd of [
-      "link add em1 type veth peer name wan",
-      "link set wan up",
-      "link set em1 up",
-      "address add 192.0.2.5/24 dev em1",
-      "route add default via 192.0.2.1 dev em1",
-      "link add virbr0 type bridge",
-      "link set virbr0 up",
-      "address add 192.168.122.1/24 dev virbr0",
-    ]) await ns.must(["ip", ...cmd.split(" ")]);
+    await uplinkLab(ns);
   });
   afterEach(() => t.dispose());
   afterAll(() => pool.disposeAll());

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { HostTree, isRoot, logLines, networkStatusXml, requireBinary, run, SUMMARY } from "../helpers/binary.js";
 import { fixture } from "../helpers/fixtures.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
+import { uplinkLab } from "../helpers/uplink-lab.js";
 import { compileText } from "../helpers/rules.js";
 import { makeCidr, type Cidr } from "../../src/net/ip.js";
 import type { NetworkInfo } from "../../src/libvirt/network.js";
@@ -121,16 +122,7 @@ describe.skipIf(!isRoot)("the network hook asserts and releases the uplink (comp
     ns = await pool.create();
     t = HostTree.withDefaultNetwork();
     t.writeRules("20-uplink.rules", "uplink default em1\nroute default default via 192.0.2.1\n");
-    for (const cmd of [
-      "link add em1 type veth peer name wan",
-      "link set wan up",
-      "link set em1 up",
-      "address add 192.0.2.5/24 dev em1",
-      "route add default via 192.0.2.1 dev em1",
-      "link add virbr0 type bridge",
-      "link set virbr0 up",
-      "address add 192.168.122.1/24 dev virbr0",
-    ]) await ns.must(["ip", ...cmd.split(" ")]);
+    await uplinkLab(ns);
   });
 
   afterEach(() => t.dispose());
