@@ -11,7 +11,7 @@ import {
 } from "./pf";
 import "@patternfly/react-core/dist/styles/base.css";
 import {
-  addLine, blocking, editLine, fmtBytes, forwardLine, hostLine, OWN_FILE, parseForward, parseHost, RULES_DIR, shq, unstage, where,
+  addLine, blocking, editLine, fmtBytes, forwardLine, hostLine, OWN_FILE, parseForward, parseHost, RULES_DIR, shq, unprivileged, unstage, where,
   type Diagnostic, type Plan, type Status, type StatusRule, type HostEntry,
 } from "./model";
 import {
@@ -37,7 +37,7 @@ type Edit =
 interface Staged { content: string; snap: Snapshot; what: string; diags: Diagnostic[]; block: Diagnostic[]; plan: Plan; dir: string }
 
 function App() {
-  const [st, setSt] = useState<Status | null>(null);
+  const [raw, setSt] = useState<Status | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [access, setAccess] = useState<Access>({ allowed: null, configured: null, methods: [] });
   const su = useRef<Superuser | null>(null);
@@ -73,6 +73,9 @@ function App() {
 
   // As Cockpit's own pages do: actions that need administrative access are off unless it is on.
   const ro = access.allowed !== true;
+  // Without it, status cannot see the firewall, libvirt or the watcher: show rules.d alone, states unknown.
+  const blind = access.allowed === false;
+  const st = raw && blind ? unprivileged(raw) : raw;
   // Administrative access turned on or off: status as the new user at once.
   const allowedSeen = useRef<boolean | null>(null);
   useEffect(() => {
@@ -171,11 +174,12 @@ function App() {
             <CardBody>
               <DescriptionList isHorizontal columnModifier={{ default: "2Col" }}>
                 <DescriptionListGroup><DescriptionListTerm>Rules</DescriptionListTerm>
-                  <DescriptionListDescription id="vh-counts">{st.summary.live} live, {st.summary.waiting} waiting, {st.summary.drifted} drifted, {st.summary.failed} failed</DescriptionListDescription></DescriptionListGroup>
+                  <DescriptionListDescription id="vh-counts">{blind ? `${st.rules.length} in rules.d (their state needs administrative access)`
+                    : `${st.summary.live} live, ${st.summary.waiting} waiting, ${st.summary.drifted} drifted, ${st.summary.failed} failed`}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Firewall</DescriptionListTerm>
                   <DescriptionListDescription>{st.backend ? `${st.backend.name} (${st.backend.why})` : "–"}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Watcher</DescriptionListTerm>
-                  <DescriptionListDescription id="vh-watcher">{st.watcher.running
+                  <DescriptionListDescription id="vh-watcher">{blind ? "needs administrative access" : st.watcher.running
                     ? <>running (pid {st.watcher.pid}){st.watcher.sources ? `: ${Object.entries(st.watcher.sources).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}</>
                     : "not running (systemctl start virt-hooks-watch)"}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Last repair</DescriptionListTerm>
@@ -253,11 +257,14 @@ function ReadOnly({ configured, su }: { configured: boolean; su: Superuser | nul
       </> : undefined}>
       {configured ? (
         <p>Adding, editing and removing forwards and fixed addresses and applying them need administrative access. Turn it on
-          with the button here or with <b>Limited access</b> in Cockpit's top bar (your own password, through sudo).</p>
+          with the button here or with <b>Limited access</b> in Cockpit's top bar (your own password, through sudo).
+          Until then the page shows the rules as written in <code>rules.d</code>: their state, counters and the watcher
+          need it too (the firewall and libvirt's guests are root's to read).</p>
       ) : (
         <p>Adding, editing and removing forwards and fixed addresses and applying them need administrative access, and this
           user cannot gain it (no sudo or pkexec). Log in to Cockpit as an administrator, or use
-          <code> sudo virt-hooks status</code> and <code>rules.d</code> from a terminal as one.</p>
+          <code> sudo virt-hooks status</code> and <code>rules.d</code> from a terminal as one. The page shows the rules as
+          written in <code>rules.d</code>; their state, counters and the watcher need administrative access too.</p>
       )}
       {prompt && (
         <Form id="vh-unlock-form" isHorizontal onSubmit={answer}>
