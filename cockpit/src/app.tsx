@@ -11,11 +11,12 @@ import {
 } from "./pf";
 import "@patternfly/react-core/dist/styles/base.css";
 import {
-  addLine, blocking, editLine, fmtBytes, forwardLine, hostLine, OWN_FILE, parseForward, parseHost, RULES_DIR, shq, unstage, where,
+  addLine, blocking, editLine, fmtBytes, forwardLine, hostLine, OWN_FILE, parseForward, parseHost, RULES_DIR, shq, unprivileged, unstage, where,
   type Diagnostic, type Plan, type Status, type StatusRule, type HostEntry,
 } from "./model";
 import {
-  ConflictError, jumpToMachine, locationGuest, onLocation, readOwn, replaceOwn, showGuest, stage, status as readStatus, vh, watchAdmin, type Snapshot,
+  ConflictError, jumpToMachine, locationGuest, onLocation, readOwn, replaceOwn, showGuest, stage, status as readStatus, vh, watchAccess,
+  type Access, type Snapshot, type Superuser,
 } from "./bridge";
 
 const POLL_MS = 4000;
@@ -36,9 +37,10 @@ type Edit =
 interface Staged { content: string; snap: Snapshot; what: string; diags: Diagnostic[]; block: Diagnostic[]; plan: Plan; dir: string }
 
 function App() {
-  const [st, setSt] = useState<Status | null>(null);
+  const [raw, setSt] = useState<Status | null>(null);
   const [err, setErr] = useState<string | null>(null);
-  const [admin, setAdmin] = useState<boolean | null>(null);
+  const [access, setAccess] = useState<Access>({ allowed: null, configured: null, methods: [] });
+  const su = useRef<Superuser | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [cmd, setCmd] = useState<string[]>(["sudo virt-hooks status --json"]);
   const [result, setResult] = useState<{ variant: "success" | "danger" | "info"; title: string; body?: string } | null>(null);
@@ -65,11 +67,21 @@ function App() {
     tick();
     const vis = () => { if (!document.hidden) { window.clearTimeout(timer.current); tick(); } };
     document.addEventListener("visibilitychange", vis);
-    watchAdmin(setAdmin);
+    su.current = watchAccess(setAccess);
     return () => { stopped = true; window.clearTimeout(timer.current); document.removeEventListener("visibilitychange", vis); };
   }, [refresh]);
 
-  const ro = admin !== true;
+  // As Cockpit's own pages do: actions that need administrative access are off unless it is on.
+  const ro = access.allowed !== true;
+  // Without it, status cannot see the firewall, libvirt or the watcher: show rules.d alone, states unknown.
+  const blind = access.allowed === false;
+  const st = raw && blind ? unprivileged(raw) : raw;
+  // Administrative access turned on or off: status as the new user at once.
+  const allowedSeen = useRef<boolean | null>(null);
+  useEffect(() => {
+    if (allowedSeen.current !== null && access.allowed !== null && access.allowed !== allowedSeen.current) refresh();
+    if (access.allowed !== null) allowedSeen.current = access.allowed;
+  }, [access.allowed, refresh]);
 
   const apply = async (why: string) => {
     setBusy("apply"); setCmd(["sudo virt-hooks apply"]);
@@ -139,12 +151,7 @@ function App() {
           {loadedAt ? <span id="vh-updated"> Updated {new Date(loadedAt).toLocaleTimeString()}.</span> : null}</p>
       </PageSection>
       <PageSection>
-        {admin === false && (
-          <Alert id="vh-readonly" variant="info" isInline title="Read-only: administrative access is off">
-            Changing forwards and applying them needs administrative access. Turn it on with <b>Limited access</b> in Cockpit's top bar
-            (or log in as an administrator).
-          </Alert>
-        )}
+        {access.allowed === false && <ReadOnly configured={access.configured === true} su={su.current} />}
         {err && <Alert id="vh-error" variant="danger" isInline title="virt-hooks status failed">{err}</Alert>}
         {!st && !err && <Spinner aria-label="Loading" />}
         {st && st.drift.length > 0 && (
@@ -167,11 +174,12 @@ function App() {
             <CardBody>
               <DescriptionList isHorizontal columnModifier={{ default: "2Col" }}>
                 <DescriptionListGroup><DescriptionListTerm>Rules</DescriptionListTerm>
-                  <DescriptionListDescription id="vh-counts">{st.summary.live} live, {st.summary.waiting} waiting, {st.summary.drifted} drifted, {st.summary.failed} failed</DescriptionListDescription></DescriptionListGroup>
+                  <DescriptionListDescription id="vh-counts">{blind ? `${st.rules.length} in rules.d (their state needs administrative access)`
+                    : `${st.summary.live} live, ${st.summary.waiting} waiting, ${st.summary.drifted} drifted, ${st.summary.failed} failed`}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Firewall</DescriptionListTerm>
                   <DescriptionListDescription>{st.backend ? `${st.backend.name} (${st.backend.why})` : "–"}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Watcher</DescriptionListTerm>
-                  <DescriptionListDescription id="vh-watcher">{st.watcher.running
+                  <DescriptionListDescription id="vh-watcher">{blind ? "needs administrative access" : st.watcher.running
                     ? <>running (pid {st.watcher.pid}){st.watcher.sources ? `: ${Object.entries(st.watcher.sources).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}</>
                     : "not running (systemctl start virt-hooks-watch)"}</DescriptionListDescription></DescriptionListGroup>
                 <DescriptionListGroup><DescriptionListTerm>Last repair</DescriptionListTerm>
@@ -218,6 +226,58 @@ function App() {
         <ExpandableSection toggleText="Equivalent command line" isExpanded id="vh-cmdline"><Cmd lines={cmd} /></ExpandableSection>
       </PageSection>
     </Page>
+  );
+}
+
+/**
+ * Without administrative access: the page is read-only and says how to gain it. In
+ * Cockpit's Limited access (a method such as sudo is configured) its button starts
+ * that method through Cockpit's own superuser API, as the top bar's button does.
+ */
+function ReadOnly({ configured, su }: { configured: boolean; su: Superuser | null }) {
+  const [busy, setBusy] = useState(false);
+  const [prompt, setPrompt] = useState<{ message: string; prompt: string; echo: boolean; error: string } | null>(null);
+  const [value, setValue] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const start = () => {
+    if (!su) return;
+    setBusy(true); setError(null); setPrompt(null);
+    su.start((p) => { setBusy(false); setPrompt(p); setValue(""); })
+      .then(() => { setPrompt(null); setBusy(false); })
+      .catch((e: any) => { setPrompt(null); setBusy(false); if (e?.message !== "cancelled") setError(String(e?.message ?? e)); });
+  };
+  const answer = (e?: React.FormEvent) => { e?.preventDefault(); su?.answer(value); setBusy(true); setPrompt(null); };
+  const cancel = () => { su?.stop(); setPrompt(null); setBusy(false); };
+  return (
+    <Alert id="vh-readonly" variant="info" isInline
+      title={configured ? "Read-only: Limited access" : "Read-only: this user has no administrative access"}
+      actionLinks={configured ? <>
+        <Button id="vh-unlock" variant="primary" isLoading={busy} isDisabled={busy || !!prompt} onClick={start}>Turn on administrative access</Button>
+        {busy && <Button variant="link" onClick={cancel}>Cancel</Button>}
+      </> : undefined}>
+      {configured ? (
+        <p>Adding, editing and removing forwards and fixed addresses and applying them need administrative access. Turn it on
+          with the button here or with <b>Limited access</b> in Cockpit's top bar (your own password, through sudo).
+          Until then the page shows the rules as written in <code>rules.d</code>: their state, counters and the watcher
+          need it too (the firewall and libvirt's guests are root's to read).</p>
+      ) : (
+        <p>Adding, editing and removing forwards and fixed addresses and applying them need administrative access, and this
+          user cannot gain it (no sudo or pkexec). Log in to Cockpit as an administrator, or use
+          <code> sudo virt-hooks status</code> and <code>rules.d</code> from a terminal as one. The page shows the rules as
+          written in <code>rules.d</code>; their state, counters and the watcher need administrative access too.</p>
+      )}
+      {prompt && (
+        <Form id="vh-unlock-form" isHorizontal onSubmit={answer}>
+          {prompt.error && <Alert variant="danger" isInline isPlain title={prompt.error} />}
+          {prompt.message && <p>{prompt.message}</p>}
+          <FormGroup label={prompt.prompt || "Password"} fieldId="vh-unlock-password">
+            <TextInput id="vh-unlock-password" type={prompt.echo ? "text" : "password"} value={value} onChange={(_e, v) => setValue(v)} />
+          </FormGroup>
+          <ActionGroup><Button type="submit" variant="primary">Authenticate</Button><Button variant="link" onClick={cancel}>Cancel</Button></ActionGroup>
+        </Form>
+      )}
+      {error && <Alert id="vh-unlock-error" variant="danger" isInline isPlain title={`Administrative access was not turned on: ${error}`} />}
+    </Alert>
   );
 }
 

@@ -78,17 +78,49 @@ export async function replaceOwn(content: string, tag: string): Promise<void> {
   } finally { f.close(); }
 }
 
-/** Administrative access: the bridge runs as root, or Cockpit's superuser is on. Calls back on every change. */
-export function watchAdmin(cb: (admin: boolean) => void): void {
-  let uid0 = false, su = false;
-  const emit = () => cb(uid0 || su);
+/**
+ * Administrative access, by Cockpit's superuser model (its pkg/lib/superuser.js):
+ * `allowed` when the bridge runs as root or a superuser bridge is on (Current is
+ * neither "none" nor "init"; null while it starts); `configured` when a method
+ * (sudo, pkexec) exists to turn it on: Cockpit's "Limited access".
+ */
+export interface Access { allowed: boolean | null; configured: boolean | null; methods: string[] }
+
+export interface Superuser {
+  /** Starts the first configured method; `prompt` is called for each question (a password), answered with `answer`. */
+  start(prompt: (p: { message: string; prompt: string; echo: boolean; error: string }) => void): Promise<void>;
+  answer(value: string): void;
+  stop(): void;
+}
+
+export function watchAccess(cb: (a: Access) => void): Superuser {
+  let uid0 = false;
+  let proxy: any = null;
+  const emit = () => {
+    const cur = proxy?.valid ? proxy.Current : undefined;
+    const bridges: string[] = proxy?.valid ? (proxy.Bridges ?? []) : [];
+    const allowed = uid0 ? true : cur === undefined || cur === "init" ? null : cur !== "none";
+    cb({ allowed, configured: cur === undefined || cur === "init" ? null : bridges.length > 0, methods: bridges });
+  };
   Promise.resolve(cockpit.user()).then((u: any) => { uid0 = u?.id === 0; emit(); }).catch(() => emit());
   try {
-    const proxy = cockpit.dbus(null, { bus: "internal" }).proxy("cockpit.Superuser", "/superuser");
-    const upd = () => { su = proxy.Current === "root"; emit(); };
-    proxy.addEventListener("changed", upd);
-    Promise.resolve(proxy.wait()).then(upd).catch(() => { /* no superuser module: uid alone decides */ });
+    proxy = cockpit.dbus(null, { bus: "internal" }).proxy("cockpit.Superuser", "/superuser");
+    proxy.addEventListener("changed", emit);
+    Promise.resolve(proxy.wait()).then(emit).catch(() => { /* no superuser module: uid alone decides */ });
   } catch { /* as above */ }
+  return {
+    start(prompt) {
+      if (!proxy?.valid || !(proxy.Bridges ?? []).length) return Promise.reject(new Error("No method to gain administrative access is configured (sudo, pkexec)."));
+      const methods = proxy.Methods ? Object.keys(proxy.Methods) : [];
+      const method = methods[0] ?? proxy.Bridges[0];
+      const onPrompt = (_e: unknown, message: string, p: string, _def: string, echo: boolean, error: string) =>
+        prompt({ message: message ?? "", prompt: p ?? "", echo: !!echo, error: error ?? "" });
+      proxy.addEventListener("Prompt", onPrompt);
+      return Promise.resolve(proxy.Start(method)).finally(() => proxy.removeEventListener("Prompt", onPrompt));
+    },
+    answer(value) { proxy?.Answer(value); },
+    stop() { proxy?.Stop(); },
+  };
 }
 
 /** The guest the page is narrowed to (`#/?guest=NAME`, a deep link), or null. */

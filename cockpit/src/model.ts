@@ -15,12 +15,12 @@ export interface Counters { connections: number | null; packets: number | null; 
 export interface Lease { ip: string; mac: string; hostname: string | null; expiry: number | null; differs: boolean }
 export interface StatusRule {
   origin: string; file: string; line: number; kind: string; text: string;
-  state: "live" | "waiting" | "failed" | "drifted"; detail: string; targets: string[];
+  state: "live" | "waiting" | "failed" | "drifted" | "unknown"; detail: string; targets: string[];
   domain: string | null; mac: string | null; network: string | null; lease: Lease | null; counters: Counters | null;
 }
 export interface HostEntry {
   origin: string; file: string; line: number; kind: "host"; text: string;
-  state: "live" | "pending" | "waiting" | "failed"; detail: string;
+  state: "live" | "pending" | "waiting" | "failed" | "unknown"; detail: string;
   network: string; mac: string; ip: string; name: string | null;
 }
 export interface Drift { family: number; backend: string; kind: string; where: string; detail: string; origin: string | null }
@@ -37,6 +37,25 @@ export interface Status {
 export interface Check { version: 1; command: "check"; ok: boolean; exitCode: number; diagnostics: Diagnostic[] }
 export interface PlanFamily { family: number; backend: string; inSync: boolean; added: number; removed: number; transaction: string | null; error: string | null }
 export interface Plan { version: 1; command: "plan"; ok: boolean; exitCode: number; families: PlanFamily[]; diagnostics: Diagnostic[] }
+
+/**
+ * What `virt-hooks status` run without administrative access can vouch for: rules.d
+ * as written. It cannot read the firewall, libvirt's system connection or the
+ * watcher's state file, so its states ("domain is not running", "waiting"), counters
+ * and drift would mislead: they become "unknown", nothing else is claimed.
+ */
+export const NEEDS_ADMIN = "its state needs administrative access";
+export function unprivileged(st: Status): Status {
+  return {
+    ...st,
+    backend: null,
+    summary: { live: 0, drifted: 0, waiting: 0, failed: 0 },
+    rules: st.rules.map((r) => ({ ...r, state: "unknown", detail: NEEDS_ADMIN, targets: [], lease: null, counters: null })),
+    hosts: st.hosts.map((h) => ({ ...h, state: "unknown", detail: NEEDS_ADMIN })),
+    drift: [], errors: [],
+    watcher: { running: false, pid: null, sources: null, lastRepair: null },
+  };
+}
 
 /** Parses one `--json` document; refuses another contract version. */
 export function parseDoc<T extends { version: number }>(text: string, command: string): T {

@@ -6,6 +6,7 @@
 // default, plus what a second backend adds):
 //   stock       Debian 12, libvirt 9.0 iptables, firewalld 1.3.3, Node 18: every file
 //   trixie      Debian 13, libvirt 11.3 iptables (Debian's default), firewalld 2.3.1, Node 20: every file
+//               (cockpit.test.ts: stock's Cockpit 287 and trixie's 337, on those two alone)
 //   trixie-nft  Debian 13, libvirt 11.3 with firewall_backend = "nftables": every file but
 //               the package's (its scripts touch the firewall only through `virt-hooks`,
 //               which the other files prove on this backend)
@@ -19,7 +20,7 @@ import { join } from "node:path";
 import { Host, makeRoot } from "./boot.js";
 
 export type TargetName = "stock" | "backports" | "trixie" | "trixie-nft";
-export type HostFile = "install" | "outages" | "articles" | "migrate" | "package";
+export type HostFile = "install" | "outages" | "articles" | "migrate" | "package" | "cockpit";
 
 export interface Target {
   name: TargetName;
@@ -56,6 +57,9 @@ const COVERAGE: Record<HostFile, TargetName[]> = {
   articles: ["stock", "trixie", "trixie-nft"],
   migrate: ["stock", "trixie", "trixie-nft"],
   package: ["stock", "trixie"],
+  // The browser tier: Debian 12's Cockpit 287 and Debian 13's 337 (the page reads
+  // `virt-hooks status --json`, which the other files prove on each backend).
+  cockpit: ["stock", "trixie"],
 };
 
 /** The targets a file runs on; VH_HOST_TARGETS=a,b narrows them (while working on one). */
