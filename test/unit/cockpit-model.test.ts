@@ -2,7 +2,7 @@
 // the edits of its own file, and how it reads check's diagnostics of a staged copy.
 import { describe, expect, it } from "vitest";
 import {
-  addLine, blocking, editLine, forwardLine, HEADER, hostLine, OWN_FILE, parseDoc, parseForward, parseHost, shq, unstage,
+  addLine, blocking, editLine, forwardLine, HEADER, hostLine, NEEDS_ADMIN, OWN_FILE, parseDoc, parseForward, parseHost, shq, unprivileged, unstage, type Status,
 } from "../../cockpit/src/model.js";
 
 describe("cockpit page model", () => {
@@ -45,5 +45,15 @@ describe("cockpit page model", () => {
     expect(() => parseDoc('{"version":2}', "status")).toThrow(/version 2/);
     expect(() => parseDoc("oops", "status")).toThrow(/no JSON/);
     expect(shq("a b")).toBe("'a b'");
+  });
+
+  it("without administrative access claims nothing status could not see: every state unknown, no counters, drift, watcher or backend", () => {
+    const rule = { origin: "50-web.rules:1", file: "/etc/libvirt/hooks/rules.d/50-web.rules", line: 1, kind: "forward", text: "forward tcp 2022 to web:22", state: "waiting", detail: 'domain "web" is not running', targets: ["192.168.122.9:22"], domain: "web", mac: null, network: "default", lease: null, counters: { connections: 3, packets: 9, bytes: 900 } };
+    const host = { origin: "50-web.rules:2", file: "/etc/libvirt/hooks/rules.d/50-web.rules", line: 2, kind: "host", text: "host default 52:54:00:aa:bb:cc 192.168.122.9 web", state: "live", detail: "", network: "default", mac: "52:54:00:aa:bb:cc", ip: "192.168.122.9", name: "web" };
+    const st = { version: 1, command: "status", backend: "iptables", summary: { live: 0, drifted: 0, waiting: 1, failed: 0 }, rules: [rule], hosts: [host], drift: [{ family: 4, backend: "iptables", kind: "rule-missing", where: "nat", detail: "x", origin: null }], errors: ["ipv4: iptables-save failed"], watcher: { running: false, pid: null, sources: null, lastRepair: null } } as unknown as Status;
+    const u = unprivileged(st);
+    expect(u.rules.map((r) => [r.origin, r.text, r.state, r.detail, r.counters])).toEqual([["50-web.rules:1", "forward tcp 2022 to web:22", "unknown", NEEDS_ADMIN, null]]);
+    expect(u.hosts.map((h) => [h.text, h.state])).toEqual([["host default 52:54:00:aa:bb:cc 192.168.122.9 web", "unknown"]]);
+    expect({ drift: u.drift, errors: u.errors, backend: u.backend, summary: u.summary }).toEqual({ drift: [], errors: [], backend: null, summary: { live: 0, drifted: 0, waiting: 0, failed: 0 } });
   });
 });
