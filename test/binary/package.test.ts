@@ -154,6 +154,8 @@ describe("npm run package", () => {
       "/usr/lib/systemd/system/virt-hooks-.service.d/sandbox.conf",
       "/usr/lib/systemd/system-preset/80-virt-hooks.preset",
       "/usr/share/man/man8/virt-hooks.8.gz", "/usr/share/bash-completion/completions/virt-hooks",
+      // The Cockpit page (issue 30), in the main package: inert where Cockpit is absent.
+      "/usr/share/cockpit/virt-hooks/manifest.json", "/usr/share/cockpit/virt-hooks/index.html",
     ]));
     // Not libvirt's own directory (its mode is libvirt's), nor the system's.
     expect(list).not.toContain("/etc/libvirt/hooks");
@@ -161,7 +163,8 @@ describe("npm run package", () => {
     // The same staged tree as the .deb's, but for the unit directory and the docs.
     const debList = lines(sh(`dpkg-deb -c ${deb} | awk '{print $6}' | sed 's|^\\.||; s|/$||'`).stdout)
       .map((p) => p.replace(/^\/lib\/systemd\//, "/usr/lib/systemd/"))
-      .filter((p) => p.startsWith("/etc/libvirt/hooks/") || /^\/usr\/(sbin|lib\/systemd\/system)\//.test(p));
+      .filter((p) => p.startsWith("/etc/libvirt/hooks/") || /^\/usr\/(sbin|lib\/systemd\/system|share\/cockpit)\//.test(p));
+    expect(debList).toEqual(expect.arrayContaining(["/usr/share/cockpit/virt-hooks/manifest.json", "/usr/share/cockpit/virt-hooks/index.html"]));
     for (const p of debList) expect(list, p).toContain(p);
     expect(lines(run("rpm", ["-qp", "--configfiles", rpm]).stdout).sort()).toEqual([
       "/etc/libvirt/hooks/network.d/README.virt-hooks",
