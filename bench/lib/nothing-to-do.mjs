@@ -4,10 +4,11 @@
 // - `port-created` of a running guest's recorded port: what libvirtd runs,
 //   one after another, for every running guest's port as it starts
 //   (hook/recorded-port.ts).
-// - `reconnect` in sync while the real watcher (`virt-hooks watch`, run here
-//   in the bench's namespace) holds its quiet record (effects/quiet-record.ts):
-//   a virtqemud restart, where the firewall did not move.
-// - the same `reconnect` with no watcher: it reads the kernel (for contrast).
+// - `reconnect` while the real watcher (`virt-hooks watch`, run here in the
+//   bench's namespace) hears every change: left to it (hook/handed-to-watcher.ts).
+// - `started` in sync while that watcher holds its quiet record
+//   (effects/quiet-record.ts): the firewall did not move since it verified.
+// - the `reconnect` with no watcher: it reads the kernel (for contrast).
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -74,7 +75,8 @@ export async function nothingToDo(b, backend) {
     await measure(port);
     await measure(reconnect("no watcher (reads the kernel)"));
     watcher = await startWatcher(host);
-    await measure(reconnect("the watcher's quiet record", /unchanged since the watcher verified it/));
+    await measure(reconnect("the watcher hears every change (left to it)", /left to the watcher/));
+    await measure([`qemu started in sync, the watcher's quiet record`, `qemu ${g.name} started begin -`, host.liveXml(g), /unchanged since the watcher verified it/]);
   } finally {
     await watcher?.stop();
     host.dispose();

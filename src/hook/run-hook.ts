@@ -24,6 +24,7 @@ import { readCachedInterest, rulesKey, writeCachedInterest } from "../effects/in
 import { runEventScripts } from "./guest-scripts.js";
 import { coveredEarly } from "./covered-early.js";
 import { recordedPort } from "./recorded-port.js";
+import { handedToWatcher } from "./handed-to-watcher.js";
 import { coveredNote } from "./coalesce.js";
 import type { Lock } from "../effects/lock.js";
 
@@ -81,6 +82,12 @@ async function runFirewall(driver: Driver, args: readonly string[], paths: Paths
     // A libvirtd restart's port-created burst, one after another, ends here (recorded-port.ts).
     const known = cached && early?.kind === "reconcile" ? recordedPort(event, xml, cached, paths.libvirtRunDir) : undefined;
     if (known) return await ignored(known);
+    // A libvirtd restart's reconnect storm, while the watcher hears everything (handed-to-watcher.ts).
+    const handed = cached && early?.kind === "reconcile" ? handedToWatcher(event, xml, cached, files, paths) : undefined;
+    if (handed) {
+      await log.write("info", [summaryLine(eventLabel(event), undefined, elapsed(), handed)]);
+      return 0;
+    }
     // A reconnect of a libvirtd restart that a later-started reconcile covered
     // ends here too, without the deferred code (covered-early.ts).
     const quick = cached && early?.kind === "reconcile" ? await coveredEarly({ event, decision: early, interest: cached, xml, files, paths, startedAt }) : {};

@@ -25,8 +25,8 @@ import { believeReloaded, DBUS_MATCHES, GET_NAME_OWNER_ARGS, parseOwnerReply, ty
 import { spawnTool } from "../effects/light-spawn.js";
 import { toolPath } from "../effects/exec.js";
 import { createTrigger } from "./trigger.js";
-import type { WatchState } from "./state.js";
-import { WATCH_STATE_FILE } from "./state.js";
+import { WATCH_STATE_FILE, type WatchState } from "../effects/watch-record.js";
+import { selfIdentity } from "../effects/process-identity.js";
 import { watchRulesDir } from "./rules-dir-source.js";
 import { createQuietKeeper, iptablesIsNft } from "./quiet-keeper.js";
 
@@ -61,7 +61,14 @@ async function lookUpOwner(): Promise<Owner> {
 export async function runWatch(paths: Paths): Promise<number> {
   const sink = openLogSink(paths);
   const log = (level: Level, line: string) => void sink.write(level, [line]);
-  const state: WatchState = { pid: process.pid, startedAt: new Date().toISOString(), sources: { netfilter: "starting", firewalld: "starting", rules: "starting" } };
+  const iptablesHeard = await iptablesIsNft().catch(() => false);
+  const state: WatchState = {
+    pid: process.pid,
+    start: selfIdentity().start,
+    startedAt: new Date().toISOString(),
+    sources: { netfilter: "starting", firewalld: "starting", rules: "starting" },
+    hears: { nftables: true, iptables: iptablesHeard },
+  };
   // Through state-dir.ts like every record: a state directory others may write
   // gets nothing (a planted watch.json.tmp symlink was root's write anywhere).
   // Unrecorded, status says it cannot tell; the watcher itself works on.
@@ -75,7 +82,7 @@ export async function runWatch(paths: Paths): Promise<number> {
   };
 
   // The word hooks may take instead of reading the kernel (effects/quiet-record.ts).
-  const quiet = createQuietKeeper(paths, await iptablesIsNft().catch(() => false));
+  const quiet = createQuietKeeper(paths, iptablesHeard);
   const trigger = createTrigger({
     quietMs: 100,
     maxWaitMs: 400,

@@ -2,7 +2,7 @@
 // with the recorded PID checked for life (a crashed watcher leaves the file).
 import { readJsonRecord } from "../effects/state-dir.js";
 import { readQuiet } from "../effects/quiet-record.js";
-import { WATCH_STATE_FILE, type WatchState } from "./state.js";
+import { WATCH_STATE_FILE, type WatchState } from "../effects/watch-record.js";
 
 export interface WatcherStatus {
   readonly running: boolean;
