@@ -74,6 +74,8 @@ async function main() {
   const step = (s) => process.stderr.write(`bench:restart: ${s} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   const results = [];
   const loads = [];
+  // After each phase the report so far, next to --out (a long run that fails keeps what it measured).
+  const partial = () => { if (o.out) writeFileSync(`${o.out}.partial`, render({ results, loads, notes, opts: o, elapsedS: (Date.now() - t0) / 1000, repo: REPO })); };
   for (const tn of o.targets) {
     const t = TARGETS[tn];
     step(`${tn}: booting`);
@@ -123,6 +125,7 @@ async function main() {
             step(`${tn} N=${n} #${r < 0 ? "warm-up" : r + 1} ${v}: stop ${m.stopMs} ms, start→listed ${m.start} ms, hooks done ${m.hooksDone} ms${run.status ? ` (status ${run.status.live}/${run.status.total} live)` : ""}${v === "python" ? ` (its rules: ${run.pyRulesAfter})` : ""}`);
           }
         }
+        partial();
         if (variants.includes("virt-hooks")) {
           await useVariant(host, "virt-hooks", n);
           for (const flush of ["before", "during"]) {
@@ -133,6 +136,7 @@ async function main() {
             await settle(host);
             const j = hookLines(host, m.cursor, m.t0);
             ph.repair.push({ flush, what: FLUSH[t.backend], ...m, live, hooks: j.hooks, other: j.other });
+            partial();
             step(`${tn} N=${n} flush ${flush}: start→listed ${m.start} ms, all live ${live.ms} ms after its end`);
           }
         }
