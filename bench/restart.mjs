@@ -74,7 +74,7 @@ async function main() {
   const step = (s) => process.stderr.write(`bench:restart: ${s} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   const results = [];
   const loads = [];
-  // After each phase the report so far, next to --out (a long run that fails keeps what it measured).
+  // After each restart the report so far, next to --out (a long run that fails keeps what it measured).
   const partial = () => { if (o.out) writeFileSync(`${o.out}.partial`, render({ results, loads, notes, opts: o, elapsedS: (Date.now() - t0) / 1000, repo: REPO })); };
   for (const tn of o.targets) {
     const t = TARGETS[tn];
@@ -120,7 +120,7 @@ async function main() {
               run.pyRulesBefore = py.before;
               run.pyRulesAfter = pythonRulesCountAndClean(host).before;
             }
-            if (r >= 0) ph.runs[v].push(run);
+            if (r >= 0) { ph.runs[v].push(run); partial(); }
             else ph.warmup.push({ v, start: m.start, hooksDone: m.hooksDone, stopMs: m.stopMs });
             step(`${tn} N=${n} #${r < 0 ? "warm-up" : r + 1} ${v}: stop ${m.stopMs} ms, start→listed ${m.start} ms, hooks done ${m.hooksDone} ms${run.status ? ` (status ${run.status.live}/${run.status.total} live)` : ""}${v === "python" ? ` (its rules: ${run.pyRulesAfter})` : ""}`);
           }
