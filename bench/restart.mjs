@@ -14,6 +14,7 @@
 //   --binary PATH       the virt-hooks executable to install (default dist/virt-hooks)
 //   --python-hook DIR   a git checkout of saschpe/libvirt-hook-qemu (its variant is
 //                       skipped without it; its source is never copied into this repo)
+//   --no-warmup         no uncounted warm-up round before the counted ones
 //   --quick             5 guests, 2 restarts (a smoke run)
 //   --out FILE          also write the report to FILE
 //
@@ -34,7 +35,7 @@ const REPO = resolve(import.meta.dirname, "..");
 const VARIANTS = ["none", "floor", "virt-hooks", "python"];
 
 function parseArgs(argv) {
-  const o = { guests: [30, 100], restarts: 5, targets: Object.keys(TARGETS), variants: VARIANTS, binary: resolve(REPO, "dist/virt-hooks"), python: undefined, quick: false, out: undefined };
+  const o = { guests: [30, 100], restarts: 5, targets: Object.keys(TARGETS), variants: VARIANTS, binary: resolve(REPO, "dist/virt-hooks"), python: undefined, quick: false, out: undefined, warmup: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--guests") o.guests = argv[++i].split(",").map(Number);
@@ -44,6 +45,7 @@ function parseArgs(argv) {
     else if (a === "--binary") o.binary = resolve(argv[++i]);
     else if (a === "--python-hook") o.python = resolve(argv[++i]);
     else if (a === "--quick") o.quick = true;
+    else if (a === "--no-warmup") o.warmup = false;
     else if (a === "--out") o.out = resolve(argv[++i]);
     else throw new Error(`unknown argument ${a} (see the comment at the top of bench/restart.mjs)`);
   }
@@ -104,7 +106,7 @@ async function main() {
         tr.phases.push(ph);
         // Round 0 warms up (not counted): the first restart with a freshly installed
         // 120 MB executable as a hook was measured at 31 s once.
-        for (let r = -1; r < o.restarts; r++) {
+        for (let r = o.warmup ? -1 : 0; r < o.restarts; r++) {
           for (const v of variants) {
             await useVariant(host, v, n);
             let py;
