@@ -359,11 +359,20 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
   // The rebuilds the watcher and hooks repair, with egress live on B, while devstack opens a new
   // connection every ~60-100 ms: how long they left from another address or failed. A second
   // probe from the other guest (no statement) tells firewalld's own blackout while it reloads
-  // (it drops every packet, its own and ours alike) from a missing translation. The bound for
-  // ours is the issue's 1 s: no connection may leave from another address for longer; the
-  // whole outage, firewalld's blackout included, gets a loose 2 s (a loaded 2-core machine).
+  // (it drops every packet, its own and ours alike; on a loaded 2-core machine 1-3 s) from a
+  // missing translation. The bound is the issue's 1 s for what is ours: no connection may leave
+  // from another address for longer, nor fail for more than 1 s longer than the other guest's.
   const REBUILDS = ["firewall-cmd --reload", "systemctl restart firewalld", "systemctl restart libvirtd"];
-  const TRIALS = 3;
+  const TRIALS = 2;
+  /** What the peer sees from devstack and the other guest on B, once both are as they should be (or 30 s passed). */
+  const settledSources = async () => {
+    let got: string[] = [];
+    for (let w = 0; w < 60; w++, await sleep(500)) {
+      got = [tcpFrom(b, GUEST.ns), tcpFrom(b, OTHER.ns)];
+      if (got[0] === EGRESS && got[1] === UPLINK.b.host) break;
+    }
+    return got;
+  };
   for (const action of REBUILDS) {
     it(`egress after \`${action}\` on B: devstack leaves from the egress address again within 1 s (worst of ${TRIALS})`, async () => {
       const outages: number[] = [];
@@ -371,8 +380,7 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
       const control: number[] = [];
       const mixes: string[] = [];
       for (let i = 0; i < TRIALS; i++) {
-        for (let w = 0; w < 60 && tcpFrom(b, GUEST.ns) !== EGRESS; w++) await sleep(500);
-        expect(tcpFrom(b, GUEST.ns), `trial ${i + 1}: not from ${EGRESS} before it\n${diagnose(b)}`).toBe(EGRESS);
+        expect(await settledSources(), `trial ${i + 1}: not settled before it\n${diagnose(b)}`).toEqual([EGRESS, UPLINK.b.host]);
         await sleep(1500);
         const tag = `${target}-${action.replace(/[^a-z]/g, "")}-${i}`;
         const probe = SourceProbe.start(b, GUEST.ns, tag);
@@ -381,13 +389,13 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
         const since = Date.now();
         const r = b.execSync(action);
         expect(r.code, `${action}: ${r.stderr}`).toBe(0);
-        // Until a wrong or failed attempt is followed by a good one, or 1.5 s pass with none.
-        for (const end = Date.now() + 15_000; Date.now() < end; await sleep(200)) {
-          const after = probe.samples().filter((x) => x.t >= since);
-          const bad = after.findIndex((x) => x.src !== EGRESS);
-          if (bad < 0 && after.length && after[after.length - 1]!.t - since > 1500) break;
-          if (bad >= 0 && after.slice(bad).some((x) => x.src === EGRESS)) break;
-        }
+        // Until, for both probes, a wrong or failed attempt is followed by a good one, or 1.5 s pass with none.
+        const settled = (p: SourceProbe, want: string) => {
+          const after = p.samples().filter((x) => x.t >= since);
+          const bad = after.findIndex((x) => x.src !== want);
+          return bad < 0 ? after.length > 0 && after[after.length - 1]!.t - since > 1500 : after.slice(bad).some((x) => x.src === want);
+        };
+        for (const end = Date.now() + 15_000; Date.now() < end && !(settled(probe, EGRESS) && settled(other, UPLINK.b.host)); ) await sleep(200);
         await sleep(500);
         const samples = probe.stop();
         const others = other.stop();
@@ -398,9 +406,9 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
       }
       fig(target, `egress outage ms, ${action}`, `${outages.join(" ")} (worst ${Math.max(...outages)}); of it from another address: ${wrong.join(" ")}; attempts not from ${EGRESS}: ${mixes.join(" | ")}`);
       fig(target, `the other guest's outage ms (masquerade: firewalld's own blackout), ${action}`, control.join(" "));
-      expect([tcpFrom(b, GUEST.ns), tcpFrom(b, OTHER.ns), udpFrom(b, GUEST.ns)]).toEqual([EGRESS, UPLINK.b.host, EGRESS]);
+      expect([...await settledSources(), udpFrom(b, GUEST.ns)]).toEqual([EGRESS, UPLINK.b.host, EGRESS]);
       expect(Math.max(...wrong)).toBeLessThanOrEqual(1000);
-      expect(Math.max(...outages)).toBeLessThanOrEqual(2000);
+      expect(Math.max(...outages.map((o, i) => o - (control[i] as number)))).toBeLessThanOrEqual(1000);
     }, 180_000);
   }
 
