@@ -16,8 +16,8 @@ import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import type { Host } from "./lab/boot.js";
 import { bootTarget, describeTargets, rootOf } from "./lab/targets.js";
-import { addClient, addGuest, connectOnce, diagnose, installFromCheckout, outageMs, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
-import { addInternet, addOther, asSamples, outageMix, routeTo, SourceProbe, tcpFrom, udpFrom, UPLINK, wrongSourceMs } from "./lab/egress.js";
+import { addClient, addGuest, connectOnce, diagnose, installFromCheckout, Probe, startDefaultNetwork, type Sample } from "./lab/scene.js";
+import { addInternet, addOther, outageMix, outageSpanMs, routeTo, SourceProbe, tcpFrom, udpFrom, UPLINK, wrongSourceMs } from "./lab/egress.js";
 
 const REPO = resolve(__dirname, "../..");
 const fig = (target: string, k: string, v: unknown) => console.log(`host-tier: [${target}] ${k} = ${v}`);
@@ -409,9 +409,9 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
         await sleep(500);
         const samples = probe.stop();
         const others = other.stop();
-        outages.push(outageMs(asSamples(samples, EGRESS), since));
+        outages.push(outageSpanMs(samples, since, EGRESS));
         wrong.push(wrongSourceMs(samples, since, EGRESS));
-        control.push(outageMs(asSamples(others, UPLINK.b.host), since));
+        control.push(outageSpanMs(others, since, UPLINK.b.host));
         mixes.push(outageMix(samples, since, EGRESS));
       }
       fig(target, `egress outage ms, ${action}`, `${outages.join(" ")} (worst ${Math.max(...outages)}); of it from another address: ${wrong.join(" ")}; attempts not from ${EGRESS}: ${mixes.join(" | ")}`);

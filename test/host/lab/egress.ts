@@ -14,7 +14,6 @@
 // end is moved into B's network namespace by PID. Nothing touches this machine's network.
 import { spawnSync } from "node:child_process";
 import type { Host } from "./boot.js";
-import { outageMs, type Sample } from "./scene.js";
 
 export const PEER = "198.51.100.1";
 /**
@@ -116,11 +115,24 @@ export class SourceProbe {
   }
 }
 
-/** Samples as the forward probes' (scene.ts outageMs): good when the peer saw `want`. */
-export const asSamples = (s: SourceSample[], want: string): Sample[] => s.map((x) => ({ t: x.t, ok: x.src === want }));
-
 /** How long after `since` new connections left from another address (failed attempts do not count; 0 when none did). */
-export const wrongSourceMs = (s: SourceSample[], since: number, want: string): number => outageMs(asSamples(s.filter((x) => x.src !== "-"), want), since);
+export const wrongSourceMs = (s: SourceSample[], since: number, want: string): number => outageSpanMs(s.filter((x) => x.src !== "-"), since, want);
+
+/**
+ * How long new connections after `since` did not arrive from `want`: from the first attempt that
+ * did not to the first good one after the last that did not (bursts and the good attempts
+ * between them included; 0 when none failed; Infinity when never back). scene.ts's outageMs
+ * counts the first burst only.
+ */
+export function outageSpanMs(s: SourceSample[], since: number, want: string): number {
+  const after = s.filter((x) => x.t >= since);
+  const first = after.findIndex((x) => x.src !== want);
+  if (first < 0) return 0;
+  let last = first;
+  after.forEach((x, i) => { if (x.src !== want) last = i; });
+  const back = after.slice(last).find((x) => x.src === want);
+  return back ? back.t - after[first]!.t : Infinity;
+}
 
 /** What the outage after `since` was made of: attempts from another source (by source), and failed ones. */
 export function outageMix(s: SourceSample[], since: number, want: string): string {
