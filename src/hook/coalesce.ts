@@ -54,20 +54,6 @@ export function correctionsRedundant(corrections: readonly Correction[], statusO
   });
 }
 
-/**
- * The <domain> element of a domain status file, as parseDomainStatusXml cuts
- * it out of <domstatus>: the text libvirt hands a reconnect hook on stdin.
- */
-export function domainElement(statusText: string): string | undefined {
-  const root = statusText.indexOf("<domstatus");
-  if (root < 0) return undefined;
-  const open = /<domain[\s>]/g;
-  open.lastIndex = root;
-  const start = open.exec(statusText)?.index ?? -1;
-  const end = statusText.lastIndexOf("</domain>");
-  return start > root && end > start ? statusText.slice(start, end + "</domain>".length) : undefined;
-}
-
 /** Covered: the recorded reconcile started after this hook and saw exactly these inputs. */
 export function coveredBefore(v: Verified | undefined, startedAt: bigint, key: string): v is Verified & { counts: NonNullable<Verified["counts"]> } {
   return v !== undefined && v.at > startedAt && v.inputs === key && v.counts !== undefined;

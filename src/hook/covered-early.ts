@@ -8,8 +8,8 @@
 //
 // Here nothing is parsed. An event whose corrections are "this domain is up,
 // as its XML says" (policy.ts upFromXml) adds nothing when the domain's status
-// file holds that very XML (a reconnect: libvirt sends the element it keeps
-// there), so the inputs are rules.d's text, the status files' identities and
+// file says all that XML says (a reconnect: libvirt formats it from the
+// definition it keeps there; libvirt/domain-text.ts), so the inputs are rules.d's text, the status files' identities and
 // network.conf: the key of coalesce.ts, compared with the record of the last
 // clean reconcile. Not covered yet (the storm's first hook is reconciling), it
 // waits for the lock, asking again between attempts (no queue: every waiter
@@ -29,7 +29,8 @@ import type { Paths } from "../config/paths.js";
 import type { HookEvent } from "../libvirt/event.js";
 import { readRulesKeepingLastGood } from "../effects/last-good.js";
 import { coveredResult, type ReconcileResult } from "../apply/result.js";
-import { coveredBefore, domainElement, inputsKey } from "./coalesce.js";
+import { coveredBefore, inputsKey } from "./coalesce.js";
+import { statusHoldsDomain } from "../libvirt/domain-text.js";
 import { rulesKey, type CachedInterest } from "../effects/interest-cache.js";
 import type { Decision } from "./policy.js";
 
@@ -96,7 +97,7 @@ function eligible(i: EarlyInputs): boolean {
   if (i.event.driver !== "qemu" || !d.upFromXml || d.vetoable || d.links || d.reattach || d.relevant) return false;
   if (!i.interest.clean || i.files.problems.length > 0) return false;
   const text = readTextIfAny(join(i.paths.libvirtRunDir, "qemu", `${i.event.object}.xml`));
-  return text !== undefined && domainElement(text) === i.xml.trim();
+  return text !== undefined && statusHoldsDomain(text, i.xml);
 }
 
 function coveredBy(i: EarlyInputs, key: string): ReconcileResult | undefined {

@@ -14,8 +14,8 @@
 // process, its nft monitor up, iptables-nft or nftables), libvirt's rebuild
 // reached it too, and it answers with one reconcile for the whole burst,
 // within its bound (README, Rebuilds no hook sees). A reconnect that would add
-// nothing to libvirt's status files (the guest's status file holds the very
-// XML it got) then does nothing itself: no lock, no child. Otherwise (no
+// nothing to libvirt's status files (the guest's status file says all its XML
+// says, libvirt/domain-text.ts) then does nothing itself: no lock, no child. Otherwise (no
 // watcher, iptables-legacy, refused or faulty rules, a domain not as
 // recorded) it takes its path as before.
 import { join } from "node:path";
@@ -25,7 +25,7 @@ import type { CachedInterest } from "../effects/interest-cache.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import type { Paths } from "../config/paths.js";
 import type { HookEvent } from "../libvirt/event.js";
-import { domainElement } from "./coalesce.js";
+import { statusHoldsDomain } from "../libvirt/domain-text.js";
 
 /** Why this reconnect is the watcher's to answer, or undefined: take the path as before. */
 export function handedToWatcher(event: HookEvent, xml: string, interest: CachedInterest, files: RuleFiles, paths: Paths): string | undefined {
@@ -35,6 +35,6 @@ export function handedToWatcher(event: HookEvent, xml: string, interest: CachedI
   const watcher = watcherHearingAll(paths.stateDir);
   if (!watcher) return undefined;
   const status = readTextIfAny(join(paths.libvirtRunDir, "qemu", `${event.object}.xml`));
-  if (status === undefined || domainElement(status) !== xml.trim()) return undefined;
+  if (status === undefined || !statusHoldsDomain(status, xml)) return undefined;
   return `left to the watcher (pid ${watcher.pid}), which hears libvirt's rebuild and answers the restart with one reconcile`;
 }

@@ -14,7 +14,8 @@ import { hasErrors, type Diagnostic } from "../rules/diagnostic.js";
 import type { RuleFiles } from "../effects/rules-files.js";
 import { readDomainStatus, readHostView } from "../effects/libvirt-state.js";
 import { statusIdentity } from "../effects/status-identity.js";
-import { correctionsRedundant, coveredNote, domainElement, inputsKey } from "./coalesce.js";
+import { correctionsRedundant, coveredNote, inputsKey } from "./coalesce.js";
+import { statusHoldsDomain } from "../libvirt/domain-text.js";
 import { acquireLock } from "../effects/lock.js";
 import { coveredFor, type Held } from "./covered-early.js";
 import type { LogSink } from "../effects/log.js";
@@ -147,15 +148,15 @@ function withoutReplaced(domains: ReadonlySet<string>, corrections: readonly Cor
 
 /**
  * A domain's status file, parsed, for correctionsRedundant; but when its
- * <domain> element is the very text libvirt sent this event (a reconnect:
- * libvirt hands the hook the element it keeps there), the event's domain as
- * already parsed: parseDomainStatusXml parses exactly that element.
+ * <domain> element says all the XML libvirt sent this event says (a
+ * reconnect: libvirt formats it from the definition it keeps there;
+ * libvirt/domain-text.ts), the event's domain as already parsed.
  */
 function statusUnlessSame(runDir: string, name: string, xml: string, corrections: readonly Correction[]) {
   const up = corrections.find((k) => k.kind === "domain-up" && k.domain.name === name);
   const text = readTextIfAny(join(runDir, "qemu", `${name}.xml`));
   if (text === undefined) return undefined;
-  if (up?.kind === "domain-up" && domainElement(text) === xml.trim()) return up.domain;
+  if (up?.kind === "domain-up" && statusHoldsDomain(text, xml)) return up.domain;
   return readDomainStatus(runDir, name);
 }
 

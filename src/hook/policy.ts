@@ -18,8 +18,8 @@ export type Decision =
       readonly corrections: (input: EventInput) => Correction[];
       /**
        * The corrections are exactly "this domain is up, as the event's XML says":
-       * when its status file holds that very XML they add nothing, which is
-       * checked without parsing it (hook/covered-early.ts).
+       * when its status file says all that XML says they add nothing, which is
+       * checked without the parser (libvirt/domain-text.ts).
        */
       readonly upFromXml?: true;
       /** Put running guests' taps back on this network's bridge (it was just (re)created). */

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { domainElement } from "../../src/hook/coalesce.js";
+import { domainElement } from "../../src/libvirt/domain-text.js";
 import { HostTree, isRoot, msUntil, sleep } from "../helpers/binary.js";
 import { NetnsPool, type Netns } from "../helpers/netns.js";
 

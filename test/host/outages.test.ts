@@ -171,6 +171,16 @@ virt-hooks apply`);
     expect(host.execSync(`bridge link show dev ${tap}`).stdout).toMatch(/master virbr0/);
   });
 
+  it.runIf(cases.some((c) => c.action === "systemctl restart libvirtd"))("libvirtd's restarts: web's reconnect was left to the watcher each time (no lock, no child)", () => {
+    // Issue 28: real libvirt formats the reconnect's XML apart from the status
+    // file (libvirt/domain-text.ts); the hand-off must hold against it, not
+    // only against the binary tier's written status files.
+    const lines = host.execSync(`journalctl -t virt-hooks -o cat | grep '^qemu ${WEB.name} reconnect begin:'`).stdout.trim().split("\n").filter(Boolean);
+    fig("web's reconnect lines", lines.length);
+    expect(lines.length).toBeGreaterThanOrEqual(TRIALS);
+    expect(lines.filter((l) => !l.includes("left to the watcher")), lines.join("\n")).toEqual([]);
+  });
+
   it("idle, the watcher uses no CPU (no polling loop); its memory", async () => {
     const pid = host.execSync("systemctl show -p MainPID --value virt-hooks-watch").stdout.trim();
     const ticks = () => {

@@ -1,6 +1,7 @@
 // The inputs check that lets a queued hook skip reading the host (src/hook/coalesce.ts).
 import { describe, expect, it } from "vitest";
-import { correctionsRedundant, coveredBefore, domainElement, inputsKey } from "../../src/hook/coalesce.js";
+import { correctionsRedundant, coveredBefore, inputsKey } from "../../src/hook/coalesce.js";
+import { domainElement } from "../../src/libvirt/domain-text.js";
 import type { DomainInfo } from "../../src/libvirt/domain.js";
 
 const web: DomainInfo = { name: "web", interfaces: [{ mac: "52:54:00:00:00:01", type: "network", network: "default", bridge: "virbr0", tap: "vnet0" }] };
