@@ -12,6 +12,8 @@
 //   --targets LIST      trixie,trixie-nft (default both)
 //   --variants LIST     none,floor,virt-hooks,python (default all)
 //   --binary PATH       the virt-hooks executable to install (default dist/virt-hooks)
+//   --before PATH       an earlier build, measured beside it in the same run (variant
+//                       virt-hooks-before: the same install, units and rules.d)
 //   --python-hook DIR   a git checkout of saschpe/libvirt-hook-qemu (its variant is
 //                       skipped without it; its source is never copied into this repo)
 //   --no-warmup         no uncounted warm-up round before the counted ones
@@ -32,10 +34,10 @@ import { FLUSH, hookLines, restartOnce, settle, statusLive, timeToLive } from ".
 import { render } from "./lib/restart-report.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
-const VARIANTS = ["none", "floor", "virt-hooks", "python"];
+const VARIANTS = ["none", "floor", "virt-hooks-before", "virt-hooks", "python"];
 
 function parseArgs(argv) {
-  const o = { guests: [30, 100], restarts: 5, targets: Object.keys(TARGETS), variants: VARIANTS, binary: resolve(REPO, "dist/virt-hooks"), python: undefined, quick: false, out: undefined, warmup: true };
+  const o = { guests: [30, 100], restarts: 5, targets: Object.keys(TARGETS), variants: VARIANTS, binary: resolve(REPO, "dist/virt-hooks"), before: undefined, python: undefined, quick: false, out: undefined, warmup: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--guests") o.guests = argv[++i].split(",").map(Number);
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (a === "--targets") o.targets = argv[++i].split(",");
     else if (a === "--variants") o.variants = argv[++i].split(",");
     else if (a === "--binary") o.binary = resolve(argv[++i]);
+    else if (a === "--before") o.before = resolve(argv[++i]);
     else if (a === "--python-hook") o.python = resolve(argv[++i]);
     else if (a === "--quick") o.quick = true;
     else if (a === "--no-warmup") o.warmup = false;
@@ -68,7 +71,7 @@ async function main() {
     const b = spawnSync(process.execPath, [resolve(REPO, ".ci/build.mjs"), "--floor"], { stdio: "inherit" });
     if (b.status !== 0) throw new Error("could not build dist/floor");
   }
-  const variants = o.variants.filter((v) => v !== "python" || o.python);
+  const variants = o.variants.filter((v) => (v !== "python" || o.python) && (v !== "virt-hooks-before" || o.before));
   const notes = [];
   if (o.variants.includes("python") && !o.python) notes.push("The Python hook's variant was skipped: no `--python-hook DIR` given.");
   const lab = await loadLab();
@@ -91,7 +94,7 @@ async function main() {
       prepareNetwork(host);
       copyFileIn(host, floor, "/usr/local/lib/restart-bench/floor");
       step(`${tn}: install.sh`);
-      installVirtHooks(host, REPO, o.binary);
+      installVirtHooks(host, REPO, o.binary, o.before);
       if (o.python) tr.jsonschema = stagePythonHook(host, o.python);
       let have = 0;
       for (const n of o.guests) {
@@ -117,7 +120,7 @@ async function main() {
             await settle(host);
             const j = hookLines(host, m.cursor, m.t0);
             const run = { ...m, hooks: j.hooks, other: j.other, load: loadavg() };
-            if (v === "virt-hooks") run.status = statusLive(host);
+            if (v.startsWith("virt-hooks")) run.status = statusLive(host);
             if (v === "python") {
               run.pyRulesBefore = py.before;
               run.pyRulesAfter = pythonRulesCountAndClean(host).before;

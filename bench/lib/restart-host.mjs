@@ -111,13 +111,19 @@ export function pythonConfig(n) {
  * under test as its dist/virt-hooks, then `./install.sh --no-build` (the build is
  * the binary given). Returns install.sh's output.
  */
-export function installVirtHooks(host, repo, binary) {
+/** Where the measured builds live in the host: `after` (--binary) and, with --before, `before`. */
+const BUILDS = "/usr/local/lib/restart-bench/virt-hooks";
+
+export function installVirtHooks(host, repo, binary, before) {
   const a = spawnSync("git", ["-C", repo, "archive", "--format=tar", "HEAD"], { maxBuffer: 1 << 30 });
   if (a.status !== 0) throw new Error(`git archive failed: ${a.stderr}`);
   host.untar(a.stdout, "/root/virt-hooks");
   copyFileIn(host, binary, "/root/virt-hooks/dist/virt-hooks");
   host.copyIn(repo, ["dist/cockpit"], "/root/virt-hooks");
-  return must(host, "cd /root/virt-hooks && ./install.sh --no-build 2>&1", "install.sh");
+  const out = must(host, "cd /root/virt-hooks && ./install.sh --no-build 2>&1", "install.sh");
+  must(host, `set -e; mkdir -p ${BUILDS}; mv /usr/local/sbin/virt-hooks ${BUILDS}/after; ln -s ${BUILDS}/after /usr/local/sbin/virt-hooks`, "builds");
+  if (before) copyFileIn(host, before, `${BUILDS}/before`);
+  return out;
 }
 
 /** The Python hook's files, as its Makefile installs them, kept aside until its variant runs. */
@@ -136,10 +142,18 @@ const UNITS = "virt-hooks-watch.service virt-hooks-apply.timer virt-hooks-apply.
 /** Puts variant `v` in place; libvirtd reads its hooks directory at its next start (the measured restart). */
 export async function useVariant(host, v, n) {
   const base = `set -e; cd ${HOOKS}; rm -f qemu network lxc`;
-  if (v === "virt-hooks") {
-    must(host, `${base}; ln -s /usr/local/sbin/virt-hooks qemu; ln -s /usr/local/sbin/virt-hooks network
+  if (v === "virt-hooks" || v === "virt-hooks-before") {
+    // Both builds stay in the host; /usr/local/sbin/virt-hooks (the hooks' and
+    // the units' path) points at the one measured. A switch of build starts
+    // from an empty state directory: neither reads the other's records.
+    const build = `${BUILDS}/${v === "virt-hooks" ? "after" : "before"}`;
+    must(host, `${base}
+if [ "$(readlink /usr/local/sbin/virt-hooks)" != "${build}" ]; then
+  systemctl stop ${UNITS} >/dev/null 2>&1 || true; rm -rf /run/virt-hooks; ln -sfn ${build} /usr/local/sbin/virt-hooks
+fi
+ln -s /usr/local/sbin/virt-hooks qemu; ln -s /usr/local/sbin/virt-hooks network
 systemctl enable --now ${UNITS} >/dev/null 2>&1
-systemctl start virt-hooks-apply.service`, "variant virt-hooks");
+systemctl start virt-hooks-apply.service`, `variant ${v}`);
     // Its watcher counts as up once its monitors have run for a second (as install.test.ts waits).
     for (let i = 0; i < 100; i++) {
       if (/netfilter watching/.test(host.execSync("virt-hooks status").stdout)) return;

@@ -29,9 +29,20 @@ function sh(argv) {
 const LABEL = {
   none: "no hook",
   floor: "dist/floor as both hooks",
+  "virt-hooks-before": "virt-hooks, the --before build (same install)",
   "virt-hooks": "virt-hooks (install.sh, watcher running)",
   python: "libvirt-hook-qemu (Python, qemu hook only)",
 };
+
+/** Each kind of hook line's outcome, counted over the runs, without names and figures. */
+function outcomes(runs) {
+  const n = new Map();
+  for (const r of runs) for (const h of r.hooks) {
+    const what = `${h.kind}: ${h.text.replace(/^\S+ \S+ \S+ \S+: /, "").replace(/\b[a-z]+[0-9]+\b/g, "…").replace(/[0-9]+/g, "N")}`;
+    n.set(what, (n.get(what) ?? 0) + 1);
+  }
+  return [...n].sort((a, b) => b[1] - a[1]).map(([w, c]) => `${c}× "${w}"`).join("; ");
+}
 
 /** Per run: count, total and max ms of one kind of hook line. */
 function hookStats(runs, kind) {
@@ -65,7 +76,7 @@ export function render({ results, loads, notes, opts, elapsedS, repo }) {
   L.push(
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}; run took ${f0(elapsedS / 60)} min`,
     `- machine: ${cpus().length} CPUs, ${model}; kernel ${release()}; load average (1 min) before the restarts: median ${f2(median(loads))}, ${f2(Math.min(...loads))}-${f2(Math.max(...loads))}`,
-    `- binary: ${opts.binary === resolve(repo, "dist/virt-hooks") ? "dist/virt-hooks" : basename(opts.binary)}; harness at commit ${commit}`,
+    `- binary: ${opts.binary === resolve(repo, "dist/virt-hooks") ? "dist/virt-hooks" : basename(opts.binary)}${opts.before ? `; --before build: ${basename(opts.before)}` : ""}; harness at commit ${commit}`,
     `- ${opts.restarts} restarts per variant and N, variants interleaved (${Object.keys(results[0]?.phases[0]?.runs ?? {}).join(", ")}, then again); a restart is \`systemctl stop libvirtd\` (timed apart: no hook runs then) and \`systemctl start libvirtd\`; **start→listed** runs from that start until \`virsh list --name\` lists all N guests again (active: the guests are paused qemu domains; polled every 50 ms), **hooks done** until the last 50 ms poll that saw a hook process, **whole restart** from the stop to listed`,
   );
   for (const tr of results) L.push(`- ${tr.target} (${tr.backend} backend): ${tr.versions}${tr.jsonschema ? `; jsonschema ${tr.jsonschema}` : ""}; ${tr.memory.map((m) => `N=${m.n}: ${m.free}, qemu ${m.qemuRss} MiB resident each`).join("; ")}`);
@@ -97,9 +108,9 @@ export function render({ results, loads, notes, opts, elapsedS, repo }) {
         const w = runs.map((r) => r.start);
         const whole = median(runs.map((r) => r.wall));
         const pc = hookStats(runs, "port-created"), rc = hookStats(runs, "reconnect");
-        const logged = v === "virt-hooks";
+        const logged = v.startsWith("virt-hooks");
         let checks = "";
-        if (v === "virt-hooks") checks = `status all live after ${runs.filter((r) => r.status?.ok).length} of ${runs.length}${runs.some((r) => !r.status?.ok) ? ` (${runs.map((r) => `${r.status.live}/${r.status.total}`).join(", ")})` : ""}`;
+        if (logged) checks = `status all live after ${runs.filter((r) => r.status?.ok).length} of ${runs.length}${runs.some((r) => !r.status?.ok) ? ` (${runs.map((r) => `${r.status.live}/${r.status.total}`).join(", ")})` : ""}`;
         if (v === "python") checks = `its rules after each restart: ${runs.map((r) => r.pyRulesAfter).join(", ")} (from a clean firewall each time; before any: ${runs.map((r) => r.pyRulesBefore).join(", ")})`;
         const d = runs.map((r) => r.hooksDone);
         L.push(`| ${LABEL[v]} | ${runs.length} | ${f0(median(w))} | ${range(w)} | ${f2(median(w) / base)} | ${f0(median(d))} | ${range(d)} | ${f2(median(d) / baseDone)} | ${f0(whole)} (${f2(whole / baseWall)}) | ${f0(median(runs.map((r) => r.stopMs)))} (${f0(Math.max(...runs.map((r) => r.stopMs)))}) | ${f0(median(runs.map((r) => r.restartMs)))} | ${logged ? `${f0(pc.n)} / ${f0(pc.total)} / ${f0(pc.max)}` : "(no log)"} | ${logged ? `${f0(rc.n)} / ${f0(rc.total)} / ${f0(rc.max)} (worst ${f0(rc.maxMax)})` : "(no log)"} | ${checks} |`);
@@ -111,6 +122,10 @@ export function render({ results, loads, notes, opts, elapsedS, repo }) {
         const sorted = [...vh].sort((a, b) => a.start - b.start);
         const mid = sorted[(sorted.length - 1) >> 1];
         L.push(`Timeline of the median restart with virt-hooks (ms after \`systemctl start libvirtd\` began; a hook's start is its log line's time minus its own ms): ${timeline(mid)}.`, "");
+      }
+      for (const v of ["virt-hooks-before", "virt-hooks"]) {
+        const runs = ph.runs[v] ?? [];
+        if (runs.length) L.push(`What the hooks said, ${LABEL[v]}, all ${runs.length} restarts (guest names and figures elided): ${outcomes(runs)}.`, "");
       }
       if (ph.repair.length) {
         L.push("Nothing lost (virt-hooks):", "", "| our DNAT flushed | command | start→listed ms | flushed at ms after the start | first status after the restart's end | all live, ms after the restart's end | hook lines |", "|---|---|---:|---:|---|---:|---|");
