@@ -21,9 +21,18 @@ export const FLUSH = {
  * @returns {{ wall: number, restartMs: number, hooksDone: number, flushAt: number|null, t0: number, t2: number, cursor: string, polls: number }}
  * hooksDone: ms after t0 when the last hook process was seen (polled every 50 ms; wall if none was)
  */
+/**
+ * A hook process, by its command line: a script's process is named after its
+ * interpreter once `#!/usr/bin/env python3` ran, so the Python hook's
+ * reconnects were missed by name (counted done while its rules were still
+ * being added, and running into the next variant's restart).
+ */
+const HOOK_PROCS = "^([^ ]*python3 )?/etc/libvirt/hooks/(qemu|network|lxc|hooks)( |$)";
+
 export function restartOnce(host, n, backend, flush = "none", waitHooks = true, limitS = 300) {
   const f = FLUSH[backend];
   const r = host.execSync(`set -e
+HOOK_PROCS='${HOOK_PROCS}'
 cursor=$(journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p')
 ${flush === "before" ? f : ":"}
 t0=$(date +%s%3N)
@@ -46,7 +55,7 @@ t2=$(date +%s%3N)
 t3=$t2; now=$t2
 ${waitHooks ? "" : "now=$((t2 + 1500))"}
 while [ $(( now - t3 )) -lt 1500 ] && [ $(( now - t0 )) -lt ${limitS * 1000} ]; do
-  pgrep -x 'qemu|network|hooks' >/dev/null && t3=$now
+  pgrep -f "$HOOK_PROCS" >/dev/null && t3=$now
   sleep 0.05; now=$(date +%s%3N)
 done
 ${flush === "during" ? "wait $fp" : ":"}
@@ -119,7 +128,7 @@ export async function timeToLive(host, t2, limitMs = 60_000) {
 export async function settle(host) {
   host.execSync("timeout 60 virsh nodedev-list >/dev/null 2>&1; true");
   for (let i = 0; i < 600; i++) {
-    const r = host.execSync("pgrep -x 'qemu|network|hooks' >/dev/null && echo busy; systemctl is-active virt-hooks-apply.service 2>/dev/null | grep -q activating && echo busy; true");
+    const r = host.execSync(`pgrep -f '${HOOK_PROCS}' >/dev/null && echo busy; ` + "systemctl is-active virt-hooks-apply.service 2>/dev/null | grep -q activating && echo busy; true");
     if (!r.stdout.includes("busy")) break;
     await sleep(100);
   }
