@@ -99,8 +99,12 @@ describeTargets("outages", "host outages", (t) => {
     startDefaultNetwork(host);
     addGuest(host, WEB);
     addClient(host);
+    // By name, with a fixed address: the guest's own events (its reconnect on a
+    // libvirtd restart) are then ours to handle, as on an admin's host.
+    const add = host.execSync(`virt-hooks host add default ${WEB.mac} ${WEB.ip} ${WEB.name}`);
+    if (add.code !== 0) throw new Error(`host add: ${add.stderr}`);
     host.execSync(`mkdir -p /etc/libvirt/hooks/rules.d
-echo 'forward tcp 10.77.0.1:${PORT} to ${WEB.ip}:80' > /etc/libvirt/hooks/rules.d/50-host-tier.rules
+echo 'forward tcp 10.77.0.1:${PORT} to ${WEB.name}:80' > /etc/libvirt/hooks/rules.d/50-host-tier.rules
 virt-hooks apply`);
   }, 900_000);
   afterAll(async () => { await host?.stop(); });
