@@ -131,7 +131,7 @@ export function render({ results, loads, notes, opts, elapsedS, repo }) {
         L.push("Nothing lost (virt-hooks):", "", "| our DNAT flushed | command | start→listed ms | flushed at ms after the start | first status after the restart's end | all live, ms after the restart's end | hook lines |", "|---|---|---:|---:|---|---:|---|");
         for (const r of ph.repair) {
           const pc = r.hooks.filter((h) => h.kind === "port-created").length, rc = r.hooks.filter((h) => h.kind === "reconnect").length;
-          const acted = r.hooks.filter((h) => !/unchanged|no firewall change|ignored/.test(h.text)).map((h) => `${h.kind} at ${f0(h.end)} ms: ${h.text.replace(/^[^:]*: /, "").slice(0, 60)}`);
+          const acted = r.hooks.filter((h) => !/unchanged|no firewall change|ignored|left to the watcher/.test(h.text)).map((h) => `${h.kind} at ${f0(h.end)} ms: ${h.text.replace(/^[^:]*: /, "").slice(0, 60)}`);
           L.push(`| ${r.flush === "before" ? "just before the restart" : "during it"} | \`${r.what}\` | ${f0(r.start)} | ${r.flushAt ?? "before 0"} | ${r.live.firstOk ? "all live" : `not all live (${r.live.drift.join(", ") || "?"})`} (it took ${f0(r.live.firstMs)} ms) | ${f0(r.live.ms)} | ${pc} port-created, ${rc} reconnect${acted.length ? `; changed: ${acted.slice(0, 3).join("; ")}` : ""} |`);
         }
         L.push("");
