@@ -100,7 +100,7 @@ for i in $(seq 40); do bridge link show dev ${g.veth} | grep -q forwarding && br
  * Then both ends forget each other's link address: an ARP request sent while
  * the port was still learning was dropped, and the kernel asks again only
  * after its retransmit time (1 s), a wait any forward shares, hand-written or
- * ours (a CI run measured one network restart's outage at 1,029 ms that way).
+ * ours (most likely how a CI run measured one network restart's outage at 1,029 ms).
  */
 export function reattachStandIn(host: Host, g: Guest): number {
   const t0 = Date.now();
