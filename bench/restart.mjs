@@ -23,7 +23,6 @@
 // Needs root, systemd-nspawn and the cached roots of test/host/make-root.sh.
 // Everything happens inside the booted host (its own network namespace);
 // the host is stopped by PID at the end.
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { bootTarget, loadLab, TARGETS } from "./lib/restart-lab.mjs";
@@ -32,6 +31,7 @@ import {
 } from "./lib/restart-host.mjs";
 import { FLUSH, hookLines, restartOnce, settle, statusLive, timeToLive } from "./lib/restart-measure.mjs";
 import { render } from "./lib/restart-report.mjs";
+import { ensureFloor } from "./lib/tools.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
 const VARIANTS = ["none", "floor", "virt-hooks-before", "virt-hooks", "python"];
@@ -66,11 +66,7 @@ async function main() {
   if (process.getuid() !== 0) throw new Error("the restart bench needs root (systemd-nspawn)");
   const o = parseArgs(process.argv.slice(2));
   if (!existsSync(o.binary)) throw new Error(`${o.binary} is missing: npm run build`);
-  const floor = resolve(REPO, "dist/floor");
-  if (!existsSync(floor)) {
-    const b = spawnSync(process.execPath, [resolve(REPO, ".ci/build.mjs"), "--floor"], { stdio: "inherit" });
-    if (b.status !== 0) throw new Error("could not build dist/floor");
-  }
+  const floor = ensureFloor();
   const variants = o.variants.filter((v) => (v !== "python" || o.python) && (v !== "virt-hooks-before" || o.before));
   const notes = [];
   if (o.variants.includes("python") && !o.python) notes.push("The Python hook's variant was skipped: no `--python-hook DIR` given.");

@@ -18,7 +18,7 @@ import { packetPath } from "./lib/packet.mjs";
 import { render } from "./lib/report.mjs";
 import { assertPrivate, currentNetns } from "./lib/netns.mjs";
 import { SYSTEM_PATH, useCputime } from "./lib/measure.mjs";
-import { buildTool } from "./lib/tools.mjs";
+import { buildTool, ensureFloor } from "./lib/tools.mjs";
 
 const REPO = resolve(import.meta.dirname, "..");
 const SECTIONS = ["ignored", "nothing", "events", "busy", "storm", "apply", "packet"];
@@ -41,11 +41,7 @@ function outer() {
   if (process.getuid() !== 0) throw new Error("the bench needs root (it creates network namespaces)");
   const opts = parseArgs(process.argv.slice(2));
   if (!existsSync(opts.binary)) throw new Error(`${opts.binary} is missing: npm run build`);
-  const floor = resolve(REPO, "dist/floor");
-  if (!existsSync(floor)) {
-    const b = spawnSync(process.execPath, [resolve(REPO, ".ci/build.mjs"), "--floor"], { stdio: "inherit" });
-    if (b.status !== 0) throw new Error("could not build dist/floor");
-  }
+  ensureFloor(); // the inner half times it
   const r = spawnSync("unshare", ["-n", "--", process.execPath, import.meta.filename, ...process.argv.slice(2)], {
     stdio: "inherit",
     env: { ...process.env, PATH: `${process.env.PATH ?? ""}:${SYSTEM_PATH}`, VIRT_HOOKS_BENCH_HOST_NETNS: currentNetns() },

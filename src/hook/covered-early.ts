@@ -9,12 +9,13 @@
 // Here nothing is parsed. An event whose corrections are "this domain is up,
 // as its XML says" (policy.ts upFromXml) adds nothing when the domain's status
 // file says all that XML says (a reconnect: libvirt formats it from the
-// definition it keeps there; libvirt/domain-text.ts), so the inputs are rules.d's text, the status files' identities and
-// network.conf: the key of coalesce.ts, compared with the record of the last
-// clean reconcile. Not covered yet (the storm's first hook is reconciling), it
-// waits for the lock, asking again between attempts (no queue: every waiter
-// sees the record the moment it is written); given the lock, it asks once
-// more and, still not covered, keeps the lock for handle-event.ts.
+// definition it keeps there; libvirt/domain-text.ts), so the inputs are
+// rules.d's text, the status files' identities and network.conf: the key of
+// coalesce.ts, compared with the record of the last clean reconcile. Not
+// covered yet (the storm's first hook is reconciling), it waits for the lock,
+// asking again between attempts (no queue: every waiter sees the record the
+// moment it is written); given the lock, it asks once more and, still not
+// covered, keeps the lock for handle-event.ts.
 //
 // Only when the cached interest says that rules.d compiled without a single
 // diagnostic and nothing in it was refused: a covered hook reports no problem.

@@ -4,20 +4,19 @@
 // libvirtd restarting runs one `reconnect` per running guest, all at once,
 // right after rebuilding its own firewall rules; each domain's thread holds
 // its domain until its hook returns, so `virsh list` (and every client) waits
-// for the slowest. Their one job for us is to answer that rebuild. A reconnect
-// cannot be covered by another's reconcile in a real restart: libvirt rewrites
-// each guest's status file as it reconnects it, so the inputs each hook
-// computes keep changing through the storm, and on a loaded host 100 of them
-// queued on our lock for up to its 30 s limit (issue 28, bench/restart.mjs).
+// for the slowest. Their one job for us is to answer that rebuild. Each used
+// to take our lock in turn, compile the rules and then find a later reconcile
+// had covered it: on a loaded host 100 of them queued for up to the lock's
+// 30 s limit (issue 28, bench/restart.mjs).
 //
 // When the watcher runs and hears every change (watch-record.ts: this very
 // process, its nft monitor up, iptables-nft or nftables), libvirt's rebuild
 // reached it too, and it answers with one reconcile for the whole burst,
-// within its bound (README, Rebuilds no hook sees). A reconnect that would add
-// nothing to libvirt's status files (the guest's status file says all its XML
-// says, libvirt/domain-text.ts) then does nothing itself: no lock, no child. Otherwise (no
-// watcher, iptables-legacy, refused or faulty rules, a domain not as
-// recorded) it takes its path as before.
+// within its bound (README, Rebuilds no hook sees). A reconnect that would
+// add nothing to libvirt's status files (the guest's status file says all its
+// XML says, libvirt/domain-text.ts) then does nothing itself: no lock, no
+// child. Otherwise (no watcher, iptables-legacy, refused or faulty rules, a
+// domain not as recorded) it takes its path as before.
 import { join } from "node:path";
 import { readTextIfAny } from "../effects/read-text.js";
 import { watcherHearingAll } from "../effects/watch-record.js";

@@ -17,10 +17,8 @@
 // the hook takes its full path: this reader may only ever say "the same",
 // never guess.
 
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
-const MAC = "[0-9a-f]{2}(?::[0-9a-f]{2}){5}";
-// No markup, entity, quote, path separator or control character.
-const NAME = "[^<>&'\"/\\x00-\\x1f\\x7f]{1,200}";
+import { MAC, NAME, UUID } from "./plain-format.js";
+
 const DEV = "[A-Za-z0-9_.:@-]{1,15}";
 
 const DOMAIN_OPEN = /<domain[\s>]/g;

@@ -9,6 +9,7 @@
 // line). Anything else, an escaped character included, is "not recognised",
 // and the hook takes its full path: this reader may only ever say "the same
 // port", never guess.
+import { MAC, NAME, UUID } from "./plain-format.js";
 
 export interface PortText {
   /** The network the hook was called for (<hookData><network><name>). */
@@ -19,11 +20,6 @@ export interface PortText {
   /** Lower case, as libvirt formats it. */
   readonly mac: string;
 }
-
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
-const MAC = "[0-9a-f]{2}(?::[0-9a-f]{2}){5}";
-// No markup, entity, quote, path separator or control character: such a name takes the full path.
-const NAME = "[^<>&'\"/\\x00-\\x1f\\x7f]{1,200}";
 
 const NETWORK_NAME = new RegExp(`^\\s*<hookData>\\s*<network\\b[^>]*>\\s*<name>(${NAME})</name>`);
 const PORT = new RegExp(
