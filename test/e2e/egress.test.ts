@@ -212,7 +212,8 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     console.log(`[${backend}] whole ruleset flushed + libvirtd restarted: egress address seen ${flushed} ms after libvirtd answered again (${Date.now() - t2} ms)`);
     // A loaded 2-core machine (4 other engineers' tests): the watcher's own bound is 1 s; allow its start-up jitter.
     expect(deleted).toBeLessThan(2000);
-    expect(Date.now() - t1).toBeLessThan(15_000);
+    // Its message: our log lines of both restarts (a ~30 s restart was seen on the iptables backend, cause open).
+    expect(Date.now() - t1, lab.journal.lines.slice(mark).map((l) => `${l.identifier}: ${l.text}`).join("\n")).toBeLessThan(15_000);
     expect(await udp(MAIL.name)).toBe(`internet:8053 ${EGRESS}`);
     expect(await tcp(OTHER.name)).toBe(`internet:8080 ${HOST}`);
     expect(await lab.probe(MAPPED, 9999, "internet")).toBe(`one:9999 ${PEER}`);
