@@ -21,10 +21,11 @@ export interface QuietKeeper {
   /** Before a reconcile: what it starts from, to compare after it. */
   begin(ctx: Context): QuietPending;
   /**
-   * After it: the record, when the reconcile was clean, nothing was heard and
-   * nothing moved meanwhile, and the monitor hears the backend's changes.
+   * After it: the record, when the reconcile was clean, changed nothing,
+   * nothing was heard and nothing moved meanwhile, and the monitor hears the
+   * backend's changes.
    */
-  end(p: QuietPending, result: Converged, monitorUp: boolean): void;
+  end(p: QuietPending, result: Converged, o: { readonly monitorUp: boolean; readonly changed: boolean }): void;
   stop(): void;
 }
 
@@ -54,11 +55,16 @@ export function createQuietKeeper(paths: Paths, iptablesHeard: boolean): QuietKe
       dropQuiet(paths.stateDir);
     },
     begin: (ctx) => ({ heardBefore: heard, inputs: inputsOf(ctx), ctx }),
-    end: (p, result, monitorUp) => {
+    end: (p, result, { monitorUp, changed }) => {
       const hearsBackend = result.backend.backend === "nftables" || iptablesHeard;
       const clean = !result.families.some((f) => f.error) && result.problems.length === 0 && result.hosts.problems.length === 0;
       const counts = countStates(result.plan.states);
       if (!monitorUp || !hearsBackend || !clean || counts.failed > 0 || p.inputs === undefined || heard !== p.heardBefore) return;
+      // A repair's own transaction comes back through nft monitor, maybe only
+      // after this (a loaded host): a word given now would be withdrawn by
+      // that echo moments later, while a hook may be reading it. The echo's
+      // check, which changes nothing, gives it instead.
+      if (changed) return;
       // Fixed addresses converged (virsh net-update rewrote a network's status file): inputs moved.
       if (inputsOf(p.ctx) !== p.inputs || result.hosts.changed) return;
       writeQuiet(paths.stateDir, { watcher: selfIdentity(), inputs: p.inputs, counts, since: new Date().toISOString() });

@@ -99,9 +99,9 @@ export async function runWatch(paths: Paths): Promise<number> {
         }
         const pending = quiet.begin(ctx);
         const result = await convergeAdmin(OCCASIONS.watch, ctx, paths);
-        quiet.end(pending, result, state.sources.netfilter === "watching");
         const failed = result.families.some((f) => f.error);
         const changed = result.hosts.changed || result.removedFrom.length > 0 || result.families.some((f) => f.transaction !== undefined && !f.error);
+        quiet.end(pending, result, { monitorUp: state.sources.netfilter === "watching", changed });
         const line = summaryLine(changed ? `watch: repaired ${Date.now() - firstAt} ms after ${describeCauses(why)}` : `watch: checked after ${describeCauses(why)}`, result, Date.now() - t0, hostsNote(result.hosts));
         // virsh refusing a fixed address's change: said once, as a failed transaction is.
         for (const p of [...result.hosts.problems, ...result.problems]) problem(`watch: ${p}`);

@@ -27,6 +27,8 @@ function setup(rulesText = "forward tcp 2222 to 192.168.122.10:22\n") {
   return { paths, ctx };
 }
 
+const up = { monitorUp: true, changed: false };
+
 const result = (backend: "iptables" | "nftables", o: { error?: string; failed?: boolean } = {}) =>
   ({
     plan: { forwards: [], masquerades: [], accepts: [], egress: [], states: o.failed ? [{ state: "failed" }] : [{ state: "live" }] },
@@ -44,7 +46,7 @@ describe("the watcher's quiet record", () => {
     for (const [backend, iptablesNft] of [["nftables", false], ["iptables", true]] as const) {
       const { paths, ctx } = setup();
       const keeper = createQuietKeeper(paths, iptablesNft);
-      keeper.end(keeper.begin(ctx), result(backend), true);
+      keeper.end(keeper.begin(ctx), result(backend), up);
       expect(readQuiet(paths.stateDir), backend).toMatchObject({ watcher: { pid: process.pid }, counts: { live: 1, failed: 0 } });
       keeper.heard();
       expect(existsSync(join(paths.stateDir, QUIET_FILE))).toBe(false);
@@ -53,12 +55,13 @@ describe("the watcher's quiet record", () => {
 
   it("never given where it could not be kept", () => {
     const cases: [string, (k: ReturnType<typeof createQuietKeeper>, ctx: Context) => void, string?][] = [
-      ["iptables-legacy (nft monitor cannot hear it)", (k, ctx) => k.end(k.begin(ctx), result("iptables"), true)],
-      ["nft monitor down", (k, ctx) => k.end(k.begin(ctx), result("nftables"), false)],
-      ["a change heard during the reconcile", (k, ctx) => { const p = k.begin(ctx); k.heard(); k.end(p, result("nftables"), true); }],
-      ["a family's transaction failed", (k, ctx) => k.end(k.begin(ctx), result("nftables", { error: "nft: refused" }), true)],
-      ["a rule failed", (k, ctx) => k.end(k.begin(ctx), result("nftables", { failed: true }), true)],
-      ["egress statements (they follow the host's addresses, which nothing hears)", (k, ctx) => k.end(k.begin(ctx), result("nftables"), true), "egress from 203.0.113.7 for 192.168.122.10\n"],
+      ["iptables-legacy (nft monitor cannot hear it)", (k, ctx) => k.end(k.begin(ctx), result("iptables"), up)],
+      ["nft monitor down", (k, ctx) => k.end(k.begin(ctx), result("nftables"), { monitorUp: false, changed: false })],
+      ["a change heard during the reconcile", (k, ctx) => { const p = k.begin(ctx); k.heard(); k.end(p, result("nftables"), up); }],
+      ["a family's transaction failed", (k, ctx) => k.end(k.begin(ctx), result("nftables", { error: "nft: refused" }), up)],
+      ["a rule failed", (k, ctx) => k.end(k.begin(ctx), result("nftables", { failed: true }), up)],
+      ["a reconcile that changed something (its own transaction's echo, still to come, would withdraw the word a hook may be reading)", (k, ctx) => k.end(k.begin(ctx), result("nftables"), { monitorUp: true, changed: true })],
+      ["egress statements (they follow the host's addresses, which nothing hears)", (k, ctx) => k.end(k.begin(ctx), result("nftables"), up), "egress from 203.0.113.7 for 192.168.122.10\n"],
     ];
     for (const [what, act, rules] of cases) {
       const { paths, ctx } = setup(rules);
