@@ -196,7 +196,6 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
       }
     })();
     await lab.restartLibvirtd();
-    const t1 = Date.now();
     const restarted = await egressBack(10_000);
     probing = false;
     await prober;
@@ -212,8 +211,12 @@ describe.skipIf(!isRoot).each(BACKENDS)("e2e egress and map (%s backend)", (back
     console.log(`[${backend}] whole ruleset flushed + libvirtd restarted: egress address seen ${flushed} ms after libvirtd answered again (${Date.now() - t2} ms)`);
     // A loaded 2-core machine (4 other engineers' tests): the watcher's own bound is 1 s; allow its start-up jitter.
     expect(deleted).toBeLessThan(2000);
-    // Its message: our log lines of both restarts (a ~30 s restart was seen on the iptables backend, cause open).
-    expect(Date.now() - t1, lab.journal.lines.slice(mark).map((l) => `${l.identifier}: ${l.text}`).join("\n")).toBeLessThan(15_000);
+    // Each restart's start, SIGTERM's end to libvirtd answering, holds every hook it runs (port-created);
+    // its stop holds none. libvirtd's stop alone sometimes takes its own 30 s (virNetDaemonRun's finish
+    // timer, then "Make forcefull daemon shutdown"): seen in about one run in ten here, with no child running
+    // and its daemon-shutdown and udev-event threads waiting on each other; the lab's stop waits it out.
+    const said = [JSON.stringify(lab.restarts), ...lab.slowStops, ...lab.journal.lines.slice(mark).map((l) => `${l.identifier}: ${l.text}`)].join("\n");
+    for (const r of lab.restarts) expect(r.startMs, said).toBeLessThan(10_000);
     expect(await udp(MAIL.name)).toBe(`internet:8053 ${EGRESS}`);
     expect(await tcp(OTHER.name)).toBe(`internet:8080 ${HOST}`);
     expect(await lab.probe(MAPPED, 9999, "internet")).toBe(`one:9999 ${PEER}`);

@@ -188,15 +188,30 @@ export class Lab {
   /** Stops libvirtd (SIGTERM, by PID) and starts it again: running guests stay up. */
   async restartLibvirtd(): Promise<void> {
     const pid = await this.pidOf("libvirtd");
+    const t0 = Date.now();
     if (pid) {
       process.kill(pid, "SIGTERM");
       // A loaded machine can take a while to shut libvirtd down; its pidfile lock goes with it.
-      for (let i = 0; i < 600 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) await sleep(50);
-      if (existsSync(`/proc/${pid}`) && !isZombie(pid)) throw new Error(`libvirtd (pid ${pid}) did not stop within 30 s of SIGTERM`);
+      let seen = false;
+      for (let i = 0; i < 800 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) {
+        if (!seen && Date.now() - t0 > 3000) {
+          seen = true;
+          this.slowStops.push(`libvirtd (pid ${pid}) still running 3 s after SIGTERM:\n${threadsOf(pid)}`);
+        }
+        await sleep(50);
+      }
+      if (existsSync(`/proc/${pid}`) && !isZombie(pid)) throw new Error(`libvirtd (pid ${pid}) did not stop within 40 s of SIGTERM`);
     }
+    const t1 = Date.now();
     await this.must(["libvirtd", "-d"]);
     await this.waitForLibvirt();
+    this.restarts.push({ stopMs: t1 - t0, startMs: Date.now() - t1 });
   }
+
+  /** Each restartLibvirtd's stop (SIGTERM to gone) and start (to answering) in ms. */
+  readonly restarts: { stopMs: number; startMs: number }[] = [];
+  /** What a libvirtd slow to stop was doing (its threads), for a failure's message. */
+  readonly slowStops: string[] = [];
 
   /** `systemctl reload libvirtd`: SIGHUP. */
   async sighupLibvirtd(): Promise<void> {
@@ -428,6 +443,32 @@ export class Lab {
 
 function appendConf(path: string, text: string): void {
   writeFileSync(path, (existsSync(path) ? readFileSync(path, "utf8") : "") + "\n# virt-hooks e2e lab\n" + text);
+}
+
+/** A process's threads (name, where each sleeps, kernel stack) and children: what a stuck daemon waits on. */
+function threadsOf(pid: number): string {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, "utf8").trim();
+    } catch {
+      return "?";
+    }
+  };
+  const lines: string[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stack = read(`/proc/${pid}/task/${tid}/stack`).split("\n").map((l) => l.replace(/^\[<[0-9a-f]+>\] /, "").replace(/\+0x.*$/, "")).slice(0, 4).join(" < ");
+      lines.push(`  ${tid} ${read(`/proc/${pid}/task/${tid}/comm`)} wchan=${read(`/proc/${pid}/task/${tid}/wchan`)} ${stack}`);
+    }
+    for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      const stat = read(`/proc/${p}/stat`);
+      const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+      if (ppid === String(pid)) lines.push(`  child ${p}: ${read(`/proc/${p}/cmdline`).replace(/\0/g, " ")}`);
+    }
+  } catch (e) {
+    lines.push(`  (${(e as Error).message})`);
+  }
+  return lines.join("\n");
 }
 
 function isZombie(pid: number): boolean {
