@@ -96,6 +96,7 @@ Maintainer: $maintainer
 Installed-Size: $size
 Depends: libc6 (>= 2.28), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2), iptables | nftables, iproute2
 Recommends: libvirt-daemon-system
+Suggests: conntrack
 Section: admin
 Priority: optional
 Description: declarative port forwards and network glue for libvirt hosts
