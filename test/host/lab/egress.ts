@@ -95,7 +95,8 @@ export class SourceProbe {
 
   static start(host: Host, ns: string, tag: string): SourceProbe {
     const file = `/tmp/egress-probe-${tag}.log`;
-    const loop = `while :; do t=$(date +%s%3N); l=$(timeout 0.2 bash -c 'exec 3<>/dev/tcp/${PEER}/${TCP_PORT} && read -t 0.2 l <&3 && echo "$l"' 2>/dev/null); echo "$t \${l:--}"; sleep 0.05; done`;
+    // -k: an attempt whose shell ignores the TERM is killed 0.2 s later, so the loop never stops sampling.
+    const loop = `while :; do t=$(date +%s%3N); l=$(timeout -k 0.2 0.2 bash -c 'exec 3<>/dev/tcp/${PEER}/${TCP_PORT} && read -t 0.2 l <&3 && echo "$l"' 2>/dev/null); echo "$t \${l:--}"; sleep 0.05; done`;
     const r = host.execSync(`: > ${file}; ip netns exec ${ns} setsid bash -c '${loop.replace(/'/g, `'\\''`)}' </dev/null >${file} 2>/dev/null & echo $!`);
     const pid = Number(r.stdout.trim());
     if (!pid) throw new Error(`egress probe did not start: ${r.stderr}`);
@@ -107,6 +108,11 @@ export class SourceProbe {
       const [t = "0", src = "-"] = l.split(" ");
       return { t: Number(t), src };
     });
+  }
+
+  /** The loop and its children as the kernel sees them (state, where each sleeps): for a probe that stopped sampling. */
+  processes(): string {
+    return this.host.execSync(`for p in ${this.pid} $(pgrep -P ${this.pid}) $(pgrep -P "$(pgrep -d, -P ${this.pid})" 2>/dev/null); do [ -r /proc/$p/stat ] && echo "$p $(cut -d' ' -f3 /proc/$p/stat) $(cat /proc/$p/wchan 2>/dev/null) $(tr '\\0' ' ' </proc/$p/cmdline | cut -c1-80)"; done; true`).stdout.trim();
   }
 
   stop(): SourceSample[] {
