@@ -389,6 +389,7 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
       const wrong: number[] = [];
       const control: number[] = [];
       const mixes: string[] = [];
+      let redone = 0;
       for (let i = 0; i < TRIALS; i++) {
         expect(await settledSources(), `trial ${i + 1}: not settled before it\n${diagnose(b)}`).toEqual([EGRESS, UPLINK.b.host]);
         await sleep(1500);
@@ -408,13 +409,25 @@ describeTargets("migrate", "host: live migration between two hosts", (t) => {
         for (const end = Date.now() + 15_000; Date.now() < end && !(settled(probe, EGRESS) && settled(other, UPLINK.b.host)); ) await sleep(200);
         await sleep(500);
         const state = `probe: ${probe.processes()}; other: ${other.processes()}`;
+        const stoppedAt = Date.now();
         const samples = probe.stop();
         const others = other.stop();
-        // Never back within the wait: what each probe last recorded and was doing (a trial of the
-        // last CI run's saw both stop after one failed attempt; the cause is not known yet).
+        // An attempt, answered or not, is recorded within ~0.5 s. A probe silent for seconds is the
+        // instrument stalling, not the traffic (a trial of a CI run saw both probes record one failed
+        // attempt and then nothing for 15 s, while the sources were right again at once after):
+        // that trial measures nothing, is said with what each probe was doing, and is run once more.
         const tail = (x: SourceSample[]) => x.filter((y) => y.t >= since).slice(-4).map((y) => `+${y.t - since} ${y.src}`).join(", ");
-        if (!Number.isFinite(outageSpanMs(samples, since, EGRESS)) || !Number.isFinite(outageSpanMs(others, since, UPLINK.b.host))) {
-          fig(target, `trial ${i + 1} of ${action} never came back in the wait (${action} took ${r.ms} ms)`, `devstack ${samples.filter((y) => y.t >= since).length} samples, last ${tail(samples)}; other ${others.filter((y) => y.t >= since).length}, last ${tail(others)}; ${state}`);
+        const silentMs = (x: SourceSample[]) => {
+          const ts = [since, ...x.filter((y) => y.t >= since).map((y) => y.t), stoppedAt];
+          return Math.max(...ts.slice(1).map((t, k) => t - (ts[k] as number)));
+        };
+        const silent = Math.max(silentMs(samples), silentMs(others));
+        if (silent > 3000) {
+          fig(target, `trial ${i + 1} of ${action}: a probe recorded nothing for ${silent} ms (${action} took ${r.ms} ms)`, `devstack ${samples.filter((y) => y.t >= since).length} samples, last ${tail(samples)}; other ${others.filter((y) => y.t >= since).length}, last ${tail(others)}; ${state}`);
+          if (redone++ < 1) {
+            i--;
+            continue;
+          }
         }
         outages.push(outageSpanMs(samples, since, EGRESS));
         wrong.push(wrongSourceMs(samples, since, EGRESS));
