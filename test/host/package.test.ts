@@ -125,7 +125,7 @@ chmod 0755 /etc/libvirt/hooks/qemu`);
   it("apt install of the next build (-2) over it: the forward never fails while a client probes it every ~100 ms", async () => {
     const watcher = must("systemctl show -p MainPID --value virt-hooks-watch.service").trim();
     const c = host.execSync("journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'").stdout.trim();
-    const probe = Probe.start(host, 8080, "upgrade");
+    const probe = Probe.start(host, 8080, "upgrade", { giveUpMs: 900 });
     await sleep(1500);
     const u0 = Date.now();
     const r = await host.exec(`cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt install -y ./${NEW} 2>&1`);
@@ -144,11 +144,12 @@ chmod 0755 /etc/libvirt/hooks/qemu`);
     fig("outage during upgrade (ms)", outage);
     // What ran meanwhile, to tell a rule that went from a probe the loaded machine starved.
     console.log(host.execSync(`journalctl -o short-precise --after-cursor='${c}' -t virt-hooks -u virt-hooks-watch -u virt-hooks-reapply -u libvirtd -u firewalld`).stdout.split("\n").map((l) => `host-tier: ${target}:   ${l}`).join("\n"));
-    console.log(`host-tier: ${target}:   failed probes at ${samples.filter((s) => !s.ok).map((s) => new Date(s.t).toISOString()).join(" ")}`);
+    console.log(`host-tier: ${target}:   failed probes at ${samples.filter((s) => !s.ok).map((s) => `${new Date(s.t).toISOString()} (exit ${s.rc})`).join(" ")}`);
     expect(during.length).toBeGreaterThan(20);
-    // Every ~100 ms; a loaded 2-core machine (apt, dpkg and the upgrade run on it too) stretches a few.
+    // Every ~100 ms; a loaded 2-core machine (apt, dpkg and the upgrade run on it too) stretches a
+    // few. One attempt may wait up to 900 ms for its answer: its SYN covers the time it waited.
     expect(p95).toBeLessThanOrEqual(250);
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(500);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1000);
     expect(during.filter((s) => !s.ok), diagnose(host)).toEqual([]);
     expect(must("dpkg-query -W -f '${Version} ${db:Status-Abbrev}' virt-hooks")).toBe(`${version}-2 ii `);
     // The watcher runs the new executable; the admin's hook stays where it is.
@@ -253,7 +254,7 @@ virsh define /tmp/db.xml >/dev/null && virsh start db >/dev/null && virsh destro
   });
 
   it("rpm -U to the next build: the forward never fails while probed every ~100 ms", async () => {
-    const probe = Probe.start(host, 8080, "rpm-upgrade");
+    const probe = Probe.start(host, 8080, "rpm-upgrade", { giveUpMs: 900 });
     await sleep(1500);
     const u0 = Date.now();
     const r = await host.exec(`rpm -U --nodeps --force-debian /root/pkg/${RPM2} 2>&1`);

@@ -135,21 +135,38 @@ export async function waitConnect(host: Host, port: number, withinMs: number): P
   return -1;
 }
 
-export interface Sample { t: number; ok: boolean }
+/** One probe attempt: when it began, whether "ok" came back, and if not the attempt's exit status (124: it gave up waiting). */
+export interface Sample { t: number; ok: boolean; rc?: number }
+
+export interface ProbeOptions {
+  /** Where the client connects (the host's client-side address by default). */
+  addr?: string;
+  /**
+   * How long one attempt waits for "ok" before it counts as failed. 200 ms by
+   * default, so an outage reads at most ~250 ms longer than it was. A test that
+   * asserts "never fails" gives 900 ms: still under TCP's first SYN
+   * retransmission (1 s), so a dropped SYN still fails the attempt, while a
+   * probe or stand-in the loaded machine did not schedule for 200 ms does not
+   * (CI saw one such attempt in an apt upgrade: no rule had changed).
+   */
+  giveUpMs?: number;
+}
 
 /**
  * A probe in the client namespace: a new TCP connection every ~60-100 ms, one
- * "epoch-ms 1|0" line per attempt into a file in the host. An attempt that gets
- * no answer (a dropped SYN: firewalld's drop-everything table while it reloads)
- * gives up after 200 ms, so an outage reads at most ~250 ms longer than it was.
+ * "epoch-ms 1" or "epoch-ms 0 exit-status" line per attempt into a file in the
+ * host. An attempt that gets no answer (a dropped SYN: firewalld's
+ * drop-everything table while it reloads) gives up after `giveUpMs`.
  * Started detached; stopped by its PID.
  */
 export class Probe {
   private constructor(private readonly host: Host, private readonly pid: number, private readonly file: string) {}
 
-  static start(host: Host, port: number, tag: string, addr = CLIENT_SIDE): Probe {
+  static start(host: Host, port: number, tag: string, opts: ProbeOptions = {}): Probe {
+    const addr = opts.addr ?? CLIENT_SIDE;
+    const wait = ((opts.giveUpMs ?? 200) / 1000).toFixed(1);
     const file = `/tmp/probe-${tag}.log`;
-    const loop = `while :; do t=$(date +%s%3N); if timeout 0.2 bash -c 'exec 3<>/dev/tcp/${addr}/${port} && read -t 0.2 l <&3 && [ "$l" = ok ]' 2>/dev/null; then echo "$t 1"; else echo "$t 0"; fi; sleep 0.05; done`;
+    const loop = `while :; do t=$(date +%s%3N); timeout -k 0.2 ${wait} bash -c 'exec 3<>/dev/tcp/${addr}/${port} && read -t ${wait} l <&3 && [ "$l" = ok ]' 2>/dev/null; rc=$?; if [ $rc = 0 ]; then echo "$t 1"; else echo "$t 0 $rc"; fi; sleep 0.05; done`;
     const r = host.execSync(`: > ${file}; ip netns exec client setsid bash -c '${loop.replace(/'/g, `'\\''`)}' </dev/null >${file} 2>/dev/null & echo $!`);
     const pid = Number(r.stdout.trim());
     if (!pid) throw new Error(`probe did not start: ${r.stderr}`);
@@ -158,8 +175,8 @@ export class Probe {
 
   samples(): Sample[] {
     return this.host.execSync(`cat ${this.file}`).stdout.trim().split("\n").filter(Boolean).map((l) => {
-      const [t = "0", ok = "0"] = l.split(" ");
-      return { t: Number(t), ok: ok === "1" };
+      const [t = "0", ok = "0", rc] = l.split(" ");
+      return ok === "1" ? { t: Number(t), ok: true } : { t: Number(t), ok: false, rc: Number(rc) };
     });
   }
 
