@@ -147,9 +147,10 @@ chmod 0755 /etc/libvirt/hooks/qemu`);
     console.log(`host-tier: ${target}:   failed probes at ${samples.filter((s) => !s.ok).map((s) => `${new Date(s.t).toISOString()} (exit ${s.rc})`).join(" ")}`);
     expect(during.length).toBeGreaterThan(20);
     // Every ~100 ms; a loaded 2-core machine (apt, dpkg and the upgrade run on it too) stretches a
-    // few. One attempt may wait up to 900 ms for its answer: its SYN covers the time it waited.
+    // few. The bound stays 500 ms although an attempt may now wait up to 900 ms: a rule gone after
+    // a slow attempt's SYN was translated would not fail it, so a longer gap is a longer blind spot.
     expect(p95).toBeLessThanOrEqual(250);
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(1000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(500);
     expect(during.filter((s) => !s.ok), diagnose(host)).toEqual([]);
     expect(must("dpkg-query -W -f '${Version} ${db:Status-Abbrev}' virt-hooks")).toBe(`${version}-2 ii `);
     // The watcher runs the new executable; the admin's hook stays where it is.
